@@ -1,0 +1,79 @@
+//! The IndexedDB layout (schema version 1), through rexie.
+//!
+//! - `documents`: `{ id: string, snapshot: Uint8Array }`, key path `id`, one record per
+//!   document holding its saved Automerge bytes.
+//!
+//! Later schema versions add stores (outbox, sync state, metadata); a version bump must keep
+//! every existing store listed here, or idb deletes it on upgrade.
+
+use cairn_core::DocumentId;
+use js_sys::{Object, Reflect, Uint8Array};
+use rexie::{ObjectStore, Rexie, TransactionMode};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::ClientError;
+
+const SCHEMA_VERSION: u32 = 1;
+const DOCUMENTS: &str = "documents";
+
+/// The IndexedDB database name for a repo called `name`.
+pub(crate) fn database_name(name: &str) -> String {
+    format!("cairn:{name}")
+}
+
+pub(crate) async fn open(name: &str) -> Result<Rexie, ClientError> {
+    Ok(Rexie::builder(&database_name(name))
+        .version(SCHEMA_VERSION)
+        .add_object_store(ObjectStore::new(DOCUMENTS).key_path("id"))
+        .build()
+        .await?)
+}
+
+pub(crate) async fn delete(name: &str) -> Result<(), ClientError> {
+    Ok(Rexie::delete(&database_name(name)).await?)
+}
+
+/// Writes a document's snapshot; resolves once the transaction has committed.
+pub(crate) async fn put_snapshot(
+    db: &Rexie,
+    id: &DocumentId,
+    snapshot: &[u8],
+) -> Result<(), ClientError> {
+    let record = Object::new();
+    set(&record, "id", &JsValue::from_str(&id.to_string()))?;
+    set(&record, "snapshot", &Uint8Array::from(snapshot).into())?;
+    let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadWrite)?;
+    tx.store(DOCUMENTS)?.put(&record, None).await?;
+    tx.done().await?;
+    Ok(())
+}
+
+/// A document's snapshot, if it is stored.
+pub(crate) async fn get_snapshot(
+    db: &Rexie,
+    id: &DocumentId,
+) -> Result<Option<Vec<u8>>, ClientError> {
+    let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
+    let record = tx.store(DOCUMENTS)?.get(JsValue::from_str(&id.to_string())).await?;
+    tx.done().await?;
+    let Some(record) = record else { return Ok(None) };
+    let snapshot = Reflect::get(&record, &JsValue::from_str("snapshot"))
+        .ok()
+        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        .ok_or_else(|| ClientError::Storage(format!("record for {id} has no snapshot")))?;
+    Ok(Some(snapshot.to_vec()))
+}
+
+/// The ids of every stored document.
+pub(crate) async fn list_ids(db: &Rexie) -> Result<Vec<String>, ClientError> {
+    let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
+    let keys = tx.store(DOCUMENTS)?.get_all_keys(None, None).await?;
+    tx.done().await?;
+    Ok(keys.into_iter().filter_map(|k| k.as_string()).collect())
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), ClientError> {
+    Reflect::set(target, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| ClientError::Storage(format!("cannot build the {key} field")))
+}
