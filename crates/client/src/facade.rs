@@ -110,7 +110,11 @@ impl WasmRepo {
                 .collect();
             let _ = Reflect::set(&result, &"heads".into(), &heads);
             // Counts of changes stay far below 2^53.
-            let _ = Reflect::set(&result, &"applied".into(), &JsValue::from(ack.applied as f64));
+            let _ = Reflect::set(
+                &result,
+                &"applied".into(),
+                &JsValue::from(ack.applied as f64),
+            );
             Ok(result.into())
         })
     }

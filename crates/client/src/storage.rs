@@ -54,9 +54,14 @@ pub(crate) async fn get_snapshot(
     id: &DocumentId,
 ) -> Result<Option<Vec<u8>>, ClientError> {
     let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
-    let record = tx.store(DOCUMENTS)?.get(JsValue::from_str(&id.to_string())).await?;
+    let record = tx
+        .store(DOCUMENTS)?
+        .get(JsValue::from_str(&id.to_string()))
+        .await?;
     tx.done().await?;
-    let Some(record) = record else { return Ok(None) };
+    let Some(record) = record else {
+        return Ok(None);
+    };
     let snapshot = Reflect::get(&record, &JsValue::from_str("snapshot"))
         .ok()
         .and_then(|v| v.dyn_into::<Uint8Array>().ok())

@@ -27,7 +27,11 @@ async fn document_survives_closing_and_reopening_the_repo() {
     repo.close();
 
     let repo = Repo::open(&name).await.unwrap();
-    let mut found = repo.find(&id).await.unwrap().expect("the document is stored");
+    let mut found = repo
+        .find(&id)
+        .await
+        .unwrap()
+        .expect("the document is stored");
     assert_eq!(found.get("title").as_deref(), Some("walking skeleton"));
     assert_eq!(found.get("body").as_deref(), Some("stored in IndexedDB"));
     assert_eq!(found.heads(), heads);

@@ -1,0 +1,63 @@
+# Shared by the scripts in scripts/: idempotent "ensure X is installed" steps.
+# Each step does nothing when X is already there. Source it; don't run it.
+
+export PATH="$PATH:$HOME/.cargo/bin:/usr/local/sbin:/usr/sbin:/sbin"
+export DEBIAN_FRONTEND=noninteractive
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# apt_install PKG...: installs Debian packages (needs root or sudo).
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "need root to install: $* (apt-get install -y $*)"
+    sudo="sudo"
+  fi
+  say "installing Debian packages: $*"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_wasm_target() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown && return
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+}
+
+# wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock.
+ensure_wasm_bindgen() {
+  local want have
+  want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock")
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+  [ "$have" = "$want" ] && return
+  say "installing wasm-bindgen-cli $want (a few minutes, once)"
+  # --locked fails here (its lockfile pins a webpki-roots the registry lacks): fall back.
+  cargo install wasm-bindgen-cli --version "$want" --locked 2>/dev/null \
+    || cargo install wasm-bindgen-cli --version "$want"
+}
+
+ensure_npm_deps() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -d "$ROOT/node_modules/playwright-core" ] || [ ! -x "$ROOT/node_modules/.bin/wasm-opt" ] \
+     || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    say "installing npm dependencies"
+    (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+ensure_chromium() {
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return
+  apt_install chromium chromium-driver
+}
+
+ensure_postgres() {
+  [ -n "${DATABASE_URL:-}" ] && return
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return
+  apt_install postgresql
+}
+
+ensure_kubo() {
+  "$ROOT/scripts/install-kubo" >/dev/null
+}

@@ -1,0 +1,107 @@
+//! The walking skeleton end to end: page A (one browser context) edits a document, saves it
+//! to IndexedDB and pushes it to the server (real binary, real PostgreSQL); page B, in a
+//! fresh context with its own empty IndexedDB, opens it from the server and sees the edit.
+//! Screenshots are saved under target/test-artifacts/walking-skeleton/.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use cairn_harness::server::ServerProcess;
+use cairn_harness::{artifacts_dir, browser, postgres, temp_dir, workspace_root};
+
+/// The newest modification time of any file under `dir`.
+fn newest(dir: &Path) -> SystemTime {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                newest(&path)
+            } else {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH)
+            }
+        })
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// The test drives the built npm package; refuse to test a stale one.
+fn require_fresh_pkg(root: &Path) {
+    let wasm = root.join("pkg/wasm/cairn_client_bg.wasm");
+    let built = std::fs::metadata(&wasm)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run scripts/build-wasm", wasm.display()));
+    let sources =
+        newest(&root.join("crates/client/src")).max(newest(&root.join("crates/core/src")));
+    assert!(
+        built >= sources,
+        "pkg/wasm is older than the crates/client or crates/core sources: run scripts/build-wasm"
+    );
+}
+
+#[tokio::test]
+async fn edit_in_one_browser_is_seen_in_a_fresh_one() {
+    let root = workspace_root();
+    require_fresh_pkg(&root);
+    let database_url = postgres::fresh_database().await;
+    let data_dir = temp_dir("cairn-e2e-data");
+    let artifacts = artifacts_dir("walking-skeleton");
+    let server = ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
+        &[
+            "--database-url",
+            &database_url,
+            "--data-dir",
+            &data_dir.display().to_string(),
+            "--www-dir",
+            &root.join("www").display().to_string(),
+            "--pkg-dir",
+            &root.join("pkg").display().to_string(),
+        ],
+        artifacts.join("server.log"),
+    );
+
+    let output = tokio::task::spawn_blocking({
+        let url = server.url.clone();
+        let artifacts = artifacts.display().to_string();
+        move || browser::run_node("tests/e2e/walking-skeleton.mjs", &[&url, &artifacts])
+    })
+    .await
+    .unwrap();
+    println!("{output}");
+
+    // Check the server's copy independently of the browser.
+    let result: serde_json::Value = serde_json::from_str(
+        output
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .expect("the script prints its result"),
+    )
+    .unwrap();
+    let id = result["id"].as_str().unwrap();
+    let bytes = reqwest::get(format!("{}v1/docs/{id}", server.url))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let doc = automerge::Automerge::load(&bytes).unwrap();
+    use automerge::ReadDoc;
+    let field = |key: &str| {
+        doc.get(automerge::ROOT, key)
+            .unwrap()
+            .map(|(v, _)| v.to_string())
+    };
+    assert_eq!(field("title").as_deref(), Some("\"hello from A\""));
+    assert_eq!(field("reply").as_deref(), Some("\"hello from B\""));
+    assert!(artifacts.join("walking-skeleton-b.png").is_file());
+    let _ = std::fs::remove_dir_all(&data_dir);
+    drop(server);
+}
