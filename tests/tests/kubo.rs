@@ -2,6 +2,8 @@
 //! server will use for pinning: add, pin, list, cat back identical bytes, block/get, unpin,
 //! and refusal of options the peer cannot honour.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::io::Cursor;
 
 use cairn_harness::kubo::Kubo;

@@ -3,6 +3,8 @@
 //! fresh context with its own empty IndexedDB, opens it from the server and sees the edit.
 //! Screenshots are saved under target/test-artifacts/walking-skeleton/.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::path::Path;
 use std::time::SystemTime;
 

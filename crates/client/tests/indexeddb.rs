@@ -2,6 +2,7 @@
 //! (`scripts/test` runs this with wasm-bindgen-test-runner and chromedriver).
 
 #![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use cairn_client::{ClientError, Repo};
 use cairn_core::DocumentId;

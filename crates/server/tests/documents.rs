@@ -1,6 +1,8 @@
 //! The document API against both storage backends: every test body runs once against a
 //! throwaway PostgreSQL and once against the embedded SQLite default.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod support;
 
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value, transaction::Transactable};
