@@ -30,7 +30,7 @@ ensure_wasm_target() {
 ensure_wasm_bindgen() {
   local want have
   want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock")
-  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   [ "$have" = "$want" ] && return
   say "installing wasm-bindgen-cli $want (a few minutes, once)"
   # --locked fails here (its lockfile pins a webpki-roots the registry lacks): fall back.

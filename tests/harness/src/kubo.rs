@@ -5,11 +5,10 @@
 //! (RPC `shutdown`, then SIGKILL) when the guard drops, and exits by itself if the test
 //! process dies.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::workspace_root;
@@ -47,22 +46,17 @@ impl Kubo {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", shim.display()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("kubo shim listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(api_url) => Self {
+        match crate::announcement(
+            &mut child,
+            "kubo shim listening on ",
+            Duration::from_secs(60),
+        ) {
+            Some(api_url) => Self {
                 child,
                 api_url,
                 repo,
             },
-            Err(_) => {
+            None => {
                 let _ = child.kill();
                 panic!("the Kubo test peer did not start ({:?})", child.wait().ok());
             }

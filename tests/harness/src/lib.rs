@@ -40,6 +40,27 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
+/// Waits up to `timeout` for `child` to print a stdout line starting with `prefix` (how the
+/// server and the Kubo shim announce their URL) and returns the rest of that line. The child's
+/// later stdout keeps being drained so it never blocks on a full pipe.
+pub(crate) fn announcement(
+    child: &mut std::process::Child,
+    prefix: &'static str,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}
+
 /// Where test artifacts (screenshots, logs) go: `target/test-artifacts/<name>`.
 pub fn artifacts_dir(name: &str) -> PathBuf {
     let dir = workspace_root().join("target/test-artifacts").join(name);

@@ -1,9 +1,7 @@
 //! The Cairn server as a separate process, the way operators run it.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A running server process; killed when dropped.
@@ -32,18 +30,9 @@ impl ServerProcess {
             .stderr(log_file)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("cairn listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Self { child, url, log },
-            Err(_) => {
+        match crate::announcement(&mut child, "cairn listening on ", Duration::from_secs(60)) {
+            Some(url) => Self { child, url, log },
+            None => {
                 let _ = child.kill();
                 let status = child.wait().ok();
                 panic!(
