@@ -29,7 +29,7 @@ impl From<[u8; 32]> for ChangeHash {
 
 impl fmt::Display for ChangeHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        crate::hex::write(f, &self.0)
     }
 }
 
@@ -43,18 +43,7 @@ impl FromStr for ChangeHash {
     type Err = ChangeHashError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let digits = s.as_bytes();
-        if digits.len() != 64 {
-            return Err(ChangeHashError);
-        }
-        let nibble = |d: u8| char::from(d).to_digit(16).ok_or(ChangeHashError);
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            // to_digit(16) < 16, so the combined value always fits in a byte.
-            *byte = u8::try_from(nibble(pair[0])? << 4 | nibble(pair[1])?)
-                .map_err(|_| ChangeHashError)?;
-        }
-        Ok(Self(bytes))
+        crate::hex::parse(s).map(Self).ok_or(ChangeHashError)
     }
 }
 

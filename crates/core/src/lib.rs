@@ -8,9 +8,15 @@
 
 mod change_hash;
 mod document_id;
+mod hex;
+mod op_id;
+pub mod outbox;
 pub mod protocol;
+pub mod retry;
+pub mod sync;
 mod varint;
 
 pub use change_hash::{ChangeHash, ChangeHashError};
 pub use document_id::{DocumentId, DocumentIdError};
+pub use op_id::{OpId, OpIdError};
 pub use protocol::{DecodeError, Message};

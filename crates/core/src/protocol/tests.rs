@@ -1,4 +1,5 @@
 use super::*;
+use crate::{ChangeHash, DocumentId, OpId};
 use proptest::prelude::*;
 
 fn doc(n: u8) -> DocumentId {
@@ -7,41 +8,48 @@ fn doc(n: u8) -> DocumentId {
 
 /// A checked-in frame: if the encoding ever changes, this fails and the version must change.
 #[test]
-fn push_v1_fixture_is_stable() {
-    let frame = Message::Push {
-        document: doc(0xab),
-        data: b"hi".to_vec(),
-    }
+fn sync_request_v1_fixture_is_stable() {
+    let frame = Message::SyncRequest(SyncRequest {
+        request: 300,
+        documents: vec![DocRequest {
+            document: doc(0xab),
+            heads: vec![ChangeHash::from([9; 32])],
+            entries: vec![Entry {
+                op: OpId::from_bytes([7; 16]),
+                changes: vec![b"hi".to_vec()],
+            }],
+        }],
+    })
     .encode();
-    let mut expected = vec![1, 1];
+    let mut expected = vec![1, 1, 0xac, 0x02, 1];
     expected.extend([0xab; 16]);
-    expected.extend([2, b'h', b'i']);
+    expected.push(1);
+    expected.extend([9; 32]);
+    expected.push(1);
+    expected.extend([7; 16]);
+    expected.extend([1, 2, b'h', b'i']);
     assert_eq!(frame, expected);
+    assert_eq!(Message::decode(&frame).unwrap().encode(), frame);
 }
 
 #[test]
-fn ack_v1_fixture_is_stable() {
-    let frame = Message::Ack {
-        document: doc(1),
-        heads: vec![ChangeHash::from([9; 32])],
-        applied: 300,
-    }
+fn error_v1_fixture_is_stable() {
+    let frame = Message::Error(ErrorMessage {
+        request: 5,
+        code: "E_X".into(),
+        message: "m".into(),
+        retryable: true,
+        documents: vec![doc(1)],
+    })
     .encode();
-    let mut expected = vec![1, 2];
+    let mut expected = vec![1, 6, 5, 3, b'E', b'_', b'X', 1, b'm', 1, 1];
     expected.extend([1; 16]);
-    expected.push(1);
-    expected.extend([9; 32]);
-    expected.extend([0xac, 0x02]);
     assert_eq!(frame, expected);
 }
 
 #[test]
 fn rejects_other_versions_clearly() {
-    let mut frame = Message::Push {
-        document: doc(1),
-        data: vec![],
-    }
-    .encode();
+    let mut frame = Message::Welcome { user: "u".into() }.encode();
     frame[0] = 2;
     assert_eq!(
         Message::decode(&frame),
@@ -56,28 +64,37 @@ fn rejects_other_versions_clearly() {
 fn rejects_malformed_frames() {
     assert_eq!(Message::decode(&[]), Err(DecodeError::Empty));
     assert_eq!(Message::decode(&[1]), Err(DecodeError::Truncated("kind")));
-    assert_eq!(Message::decode(&[1, 9]), Err(DecodeError::UnknownKind(9)));
+    assert_eq!(Message::decode(&[1, 99]), Err(DecodeError::UnknownKind(99)));
     assert_eq!(
-        Message::decode(&[1, 1, 0]),
+        Message::decode(&[1, 5, 0]),
         Err(DecodeError::Truncated("document"))
     );
-    // A data length far beyond the frame must not allocate, only fail.
-    let mut huge = vec![1, 1];
-    huge.extend([0; 16]);
-    huge.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
-    assert_eq!(Message::decode(&huge), Err(DecodeError::Truncated("data")));
-    let mut many_heads = vec![1, 2];
+    // Counts far beyond the frame must not allocate, only fail.
+    let huge = [
+        1, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+    ];
+    assert_eq!(
+        Message::decode(&huge),
+        Err(DecodeError::Truncated("documents"))
+    );
+    let mut many_heads = vec![1, 5];
     many_heads.extend([0; 16]);
     many_heads.extend([0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert_eq!(
         Message::decode(&many_heads),
         Err(DecodeError::Truncated("heads"))
     );
-    let mut trailing = Message::Push {
-        document: doc(1),
-        data: vec![1],
-    }
-    .encode();
+    assert_eq!(
+        Message::decode(&[1, 7, 2, 0xff, 0xfe]),
+        Err(DecodeError::InvalidUtf8("token"))
+    );
+    let mut bad_bool = vec![1, 6, 0, 0, 0, 2, 0];
+    bad_bool.truncate(6);
+    assert_eq!(
+        Message::decode(&bad_bool),
+        Err(DecodeError::InvalidBool("retryable"))
+    );
+    let mut trailing = Message::Unsubscribe(vec![doc(1)]).encode();
     trailing.push(0);
     assert_eq!(
         Message::decode(&trailing),
@@ -85,26 +102,82 @@ fn rejects_malformed_frames() {
     );
 }
 
+fn document() -> impl Strategy<Value = DocumentId> {
+    any::<[u8; 16]>().prop_map(DocumentId::from_bytes)
+}
+
+fn hashes() -> impl Strategy<Value = Vec<ChangeHash>> {
+    prop::collection::vec(any::<[u8; 32]>().prop_map(ChangeHash::from), 0..4)
+}
+
+fn blob() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..64)
+}
+
 fn any_message() -> impl Strategy<Value = Message> {
-    let push = (
-        any::<[u8; 16]>(),
-        prop::collection::vec(any::<u8>(), 0..512),
+    let entry =
+        (any::<[u8; 16]>(), prop::collection::vec(blob(), 0..3)).prop_map(|(op, changes)| Entry {
+            op: OpId::from_bytes(op),
+            changes,
+        });
+    let doc_request = (document(), hashes(), prop::collection::vec(entry, 0..3)).prop_map(
+        |(document, heads, entries)| DocRequest {
+            document,
+            heads,
+            entries,
+        },
+    );
+    let doc_response = (
+        document(),
+        prop::collection::vec(any::<[u8; 16]>(), 0..3),
+        hashes(),
+        blob(),
     )
-        .prop_map(|(d, data)| Message::Push {
-            document: DocumentId::from_bytes(d),
+        .prop_map(|(document, acked, heads, data)| DocResponse {
+            document,
+            acked: acked.into_iter().map(OpId::from_bytes).collect(),
+            heads,
             data,
         });
-    let ack = (
-        any::<[u8; 16]>(),
-        prop::collection::vec(any::<[u8; 32]>(), 0..8),
-        any::<u64>(),
-    )
-        .prop_map(|(d, heads, applied)| Message::Ack {
-            document: DocumentId::from_bytes(d),
-            heads: heads.into_iter().map(ChangeHash::from).collect(),
-            applied,
-        });
-    prop_oneof![push, ack]
+    prop_oneof![
+        (any::<u64>(), prop::collection::vec(doc_request, 0..3)).prop_map(
+            |(request, documents)| Message::SyncRequest(SyncRequest { request, documents })
+        ),
+        (any::<u64>(), prop::collection::vec(doc_response, 0..3)).prop_map(
+            |(request, documents)| Message::SyncResponse(SyncResponse { request, documents })
+        ),
+        prop::collection::vec((document(), hashes()), 0..3).prop_map(|docs| Message::Subscribe(
+            docs.into_iter()
+                .map(|(document, heads)| DocHeads { document, heads })
+                .collect()
+        )),
+        prop::collection::vec(document(), 0..3).prop_map(Message::Unsubscribe),
+        (document(), hashes(), blob()).prop_map(|(document, heads, data)| Message::Changes(
+            DocChanges {
+                document,
+                heads,
+                data
+            }
+        )),
+        (
+            any::<u64>(),
+            ".{0,12}",
+            ".{0,24}",
+            any::<bool>(),
+            prop::collection::vec(document(), 0..3)
+        )
+            .prop_map(
+                |(request, code, message, retryable, documents)| Message::Error(ErrorMessage {
+                    request,
+                    code,
+                    message,
+                    retryable,
+                    documents,
+                })
+            ),
+        ".{0,40}".prop_map(|token| Message::Auth { token }),
+        ".{0,20}".prop_map(|user| Message::Welcome { user }),
+    ]
 }
 
 proptest! {
@@ -116,7 +189,12 @@ proptest! {
 
     /// Canonical: a frame that decodes re-encodes to the very same bytes.
     #[test]
-    fn arbitrary_bytes_never_panic_and_decode_canonically(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+    fn arbitrary_bytes_never_panic_and_decode_canonically(
+        kind in 1u8..=8,
+        body in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let mut bytes = vec![VERSION, kind];
+        bytes.extend(body);
         if let Ok(message) = Message::decode(&bytes) {
             prop_assert_eq!(message.encode(), bytes);
         }
@@ -135,6 +213,8 @@ proptest! {
         let mut frame = message.encode();
         let i = at % frame.len();
         frame[i] = byte;
-        let _ = Message::decode(&frame);
+        if let Ok(decoded) = Message::decode(&frame) {
+            prop_assert_eq!(decoded.encode(), frame);
+        }
     }
 }

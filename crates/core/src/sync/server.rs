@@ -1,0 +1,209 @@
+//! The server's side of a sync round, without I/O: [`validate`] a request (all of it, before
+//! anything is applied), [`apply`] one document's entries to the in-memory document, and
+//! answer with [`respond`]. The driver loads documents, persists [`Applied::new_changes`] and
+//! commits between `apply` and `respond`, so an ack always follows the commit.
+
+use std::collections::HashSet;
+
+use automerge::{Automerge, Change, ReadDoc};
+
+use super::{from_automerge, to_automerge};
+use crate::protocol::{DocResponse, SyncRequest};
+use crate::{ChangeHash, DocumentId, OpId};
+
+/// How much one request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_documents: usize,
+    pub max_changes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_documents: 100,
+            max_changes: 10_000,
+        }
+    }
+}
+
+/// Why a request is refused as a whole (nothing of it is applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("the request has {found} documents; at most {max} are allowed")]
+    TooManyDocuments { max: usize, found: usize },
+    #[error("the request has {found} changes; at most {max} are allowed")]
+    TooManyChanges { max: usize, found: usize },
+    #[error("document {0} appears twice in the request")]
+    DuplicateDocument(DocumentId),
+    #[error("operation {op} for document {document} holds an invalid change: {reason}")]
+    InvalidChange {
+        document: DocumentId,
+        op: OpId,
+        reason: String,
+    },
+}
+
+impl RequestError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::TooManyDocuments { .. } => "E_TOO_MANY_DOCUMENTS",
+            RequestError::TooManyChanges { .. } => "E_TOO_MANY_CHANGES",
+            RequestError::DuplicateDocument(_) => "E_DUPLICATE_DOCUMENT",
+            RequestError::InvalidChange { .. } => "E_INVALID_CHANGE",
+        }
+    }
+}
+
+/// One document of a validated request: its changes decoded.
+#[derive(Debug, Clone)]
+pub struct DocWork {
+    pub document: DocumentId,
+    pub heads: Vec<ChangeHash>,
+    pub entries: Vec<(OpId, Vec<Change>)>,
+}
+
+impl DocWork {
+    /// Whether the client sends changes (so it needs write access).
+    pub fn writes(&self) -> bool {
+        self.entries.iter().any(|(_, changes)| !changes.is_empty())
+    }
+}
+
+/// Checks limits and decodes every change, so a bad request is refused before anything is
+/// applied.
+pub fn validate(request: SyncRequest, limits: &Limits) -> Result<Vec<DocWork>, RequestError> {
+    let documents = request.documents.len();
+    if documents > limits.max_documents {
+        return Err(RequestError::TooManyDocuments {
+            max: limits.max_documents,
+            found: documents,
+        });
+    }
+    let changes: usize = request
+        .documents
+        .iter()
+        .flat_map(|d| &d.entries)
+        .map(|e| e.changes.len())
+        .sum();
+    if changes > limits.max_changes {
+        return Err(RequestError::TooManyChanges {
+            max: limits.max_changes,
+            found: changes,
+        });
+    }
+    let mut seen = HashSet::new();
+    request
+        .documents
+        .into_iter()
+        .map(|d| {
+            if !seen.insert(d.document) {
+                return Err(RequestError::DuplicateDocument(d.document));
+            }
+            let entries = d
+                .entries
+                .into_iter()
+                .map(|e| {
+                    let changes = e
+                        .changes
+                        .into_iter()
+                        .map(|bytes| {
+                            Change::from_bytes(bytes).map_err(|err| RequestError::InvalidChange {
+                                document: d.document,
+                                op: e.op,
+                                reason: err.to_string(),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((e.op, changes))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(DocWork {
+                document: d.document,
+                heads: d.heads,
+                entries,
+            })
+        })
+        .collect()
+}
+
+/// The outcome of applying one document's entries.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Changes the document did not have, in a valid application order: persist these.
+    pub new_changes: Vec<Change>,
+    /// Every entry of the request: all of its changes are now in the document (or queued
+    /// until their dependencies arrive) and will be committed with `new_changes`.
+    pub acked: Vec<OpId>,
+}
+
+/// Why changes could not be applied (e.g. an actor reusing a sequence number).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot apply changes to {document}: {reason}")]
+pub struct ApplyError {
+    pub document: DocumentId,
+    pub reason: String,
+}
+
+/// Applies `work` to `doc`. Changes already present are skipped; changes whose dependencies
+/// are missing are kept (Automerge queues them) and persisted, so an outbox never blocks on an
+/// entry that was lost. On error `doc` may be partly changed: the caller must discard it.
+pub fn apply(doc: &mut Automerge, work: &DocWork) -> Result<Applied, ApplyError> {
+    let all: Vec<&Change> = work.entries.iter().flat_map(|(_, c)| c).collect();
+    let hashes: Vec<automerge::ChangeHash> = all.iter().map(|c| c.hash()).collect();
+    let unknown: HashSet<automerge::ChangeHash> =
+        doc.get_missing_deps(&hashes).into_iter().collect();
+    let mut taken = HashSet::new();
+    let new_changes: Vec<Change> = all
+        .into_iter()
+        .filter(|c| unknown.contains(&c.hash()) && taken.insert(c.hash()))
+        .cloned()
+        .collect();
+    doc.apply_changes(new_changes.clone())
+        .map_err(|e| ApplyError {
+            document: work.document,
+            reason: e.to_string(),
+        })?;
+    Ok(Applied {
+        new_changes,
+        acked: work.entries.iter().map(|(op, _)| *op).collect(),
+    })
+}
+
+/// What someone with `their_heads` lacks of `doc`, for `load_incremental`: nothing, the
+/// changes they lack, or the whole saved document when they know none of its changes.
+pub fn missing_for(doc: &Automerge, their_heads: &[ChangeHash]) -> Vec<u8> {
+    let theirs = to_automerge(their_heads);
+    let unknown: HashSet<_> = doc.get_missing_deps(&theirs).into_iter().collect();
+    let known: Vec<_> = theirs
+        .into_iter()
+        .filter(|h| !unknown.contains(h))
+        .collect();
+    if known.is_empty() {
+        if doc.get_heads().is_empty() {
+            return Vec::new();
+        }
+        return doc.save_with_options(automerge::SaveOptions {
+            retain_orphans: true,
+            ..Default::default()
+        });
+    }
+    doc.get_changes(&known)
+        .iter()
+        .flat_map(|c| c.raw_bytes().to_vec())
+        .collect()
+}
+
+/// The answer for one document, once its changes are committed.
+pub fn respond(doc: &Automerge, work: &DocWork, acked: Vec<OpId>) -> DocResponse {
+    DocResponse {
+        document: work.document,
+        acked,
+        heads: from_automerge(&doc.get_heads()),
+        data: missing_for(doc, &work.heads),
+    }
+}
+
+#[cfg(test)]
+mod tests;
