@@ -2,14 +2,20 @@
 //! server (the test harness's among them) behaves identically.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use cairn_core::sync::server::Limits as RequestLimits;
 use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use crate::auth::{self, Authenticator};
 use crate::config::ServeConfig;
+use crate::documents::{Documents, Settings};
 use crate::http::{AppState, Limits};
-use crate::{serve, store};
+use crate::store::{self, StoreOptions};
+use crate::{serve, spawn_listener};
 
 /// Cairn: offline-first storage for Progressive Web Apps.
 #[derive(Debug, Parser)]
@@ -22,7 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the sync server (and serve the demo app).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
 }
 
 /// Parses arguments, runs the command, and reports errors with their context chain.
@@ -38,7 +44,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(config) => run_serve(config).await,
+            Command::Serve(config) => run_serve(*config).await,
         }
     });
     match result {
@@ -59,10 +65,56 @@ fn init_tracing() {
         .init();
 }
 
+/// The token verifier the configuration asks for.
+fn authenticator(config: &ServeConfig) -> anyhow::Result<Authenticator> {
+    if config.dev_auth && !config.listen.ip().is_loopback() {
+        bail!(
+            "refusing --dev-auth on {}: development tokens are only allowed on a loopback address",
+            config.listen
+        );
+    }
+    let auth = match (&config.jwt_secret, &config.jwt_public_key) {
+        (Some(secret), _) => Authenticator::hs256(secret.as_bytes(), config.dev_auth)?,
+        (None, Some(path)) => {
+            if config.dev_auth {
+                bail!("--dev-auth mints HS256 tokens and cannot be combined with --jwt-public-key");
+            }
+            let pem =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Authenticator::ed25519(&pem)?
+        }
+        (None, None) if config.dev_auth => {
+            let secret = auth::dev_secret(&config.data_dir)
+                .context("cannot set up the development secret")?;
+            Authenticator::hs256(&secret, true)?
+        }
+        (None, None) => bail!(
+            "no authentication configured: set --jwt-secret (HS256) or --jwt-public-key (Ed25519), \
+             or pass --dev-auth for local development"
+        ),
+    };
+    Ok(auth.require(config.jwt_issuer.as_deref(), config.jwt_audience.as_deref()))
+}
+
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
-    let store = store::open(config.database_url.as_deref(), &config.data_dir)
+    let auth = authenticator(&config)?;
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        acquire_timeout: Duration::from_secs(config.db_acquire_timeout_secs),
+        connect_retry: Duration::from_secs(config.db_connect_retry_secs),
+    };
+    let store = store::open(config.database_url.as_deref(), &config.data_dir, &options)
         .await
         .context("cannot open the document store")?;
+    let settings = Settings {
+        limits: RequestLimits {
+            max_documents: config.max_documents_per_request,
+            max_changes: config.max_changes_per_request,
+        },
+        snapshot_every: config.snapshot_every,
+    };
+    let documents = Arc::new(Documents::new(store, settings, config.cache_documents));
+    spawn_listener(documents.clone());
     let existing = |dir: &std::path::Path| {
         let found = dir.is_dir();
         if !found {
@@ -71,10 +123,15 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         found.then(|| dir.to_path_buf())
     };
     let state = AppState {
-        store,
+        documents,
+        auth: Arc::new(auth),
         limits: Limits {
             max_body_bytes: config.max_body_bytes,
+            max_subscriptions: config.max_subscriptions,
+            max_connections_per_user: config.max_connections_per_user,
         },
+        connections: Arc::default(),
+        dev_auth: config.dev_auth,
         www_dir: existing(&config.www_dir),
         pkg_dir: existing(&config.pkg_dir),
     };
@@ -82,7 +139,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(storage = %state.store.describe(), "cairn ready");
+    tracing::info!(storage = %state.documents.store.describe(), dev_auth = config.dev_auth, "cairn ready");
     // The one line on stdout: scripts and the test harness read the URL from it.
     println!("cairn listening on http://{addr}/");
     serve(listener, state, shutdown_signal()).await?;

@@ -1,5 +1,6 @@
 //! Server configuration: command-line flags with environment-variable fallbacks. Every
-//! setting has a default, so `cairn serve` alone runs on the embedded SQLite default.
+//! setting has a default except authentication, which must be chosen: a JWT secret or public
+//! key, or `--dev-auth` for local development.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,7 +29,64 @@ pub struct ServeConfig {
     #[arg(long, env = "CAIRN_PKG_DIR", default_value = "./pkg")]
     pub pkg_dir: PathBuf,
 
-    /// Largest accepted request body, in bytes.
+    /// HS256 secret that signs client tokens (at least 32 bytes).
+    #[arg(long, env = "CAIRN_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Ed25519 public key (PEM file) that verifies client tokens (EdDSA).
+    #[arg(long, env = "CAIRN_JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Require this `iss` claim.
+    #[arg(long, env = "CAIRN_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Require this `aud` claim.
+    #[arg(long, env = "CAIRN_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Development mode: serve `POST /v1/dev/token` to mint tokens for named local users.
+    /// Refused unless listening on a loopback address.
+    #[arg(long, env = "CAIRN_DEV_AUTH")]
+    pub dev_auth: bool,
+
+    /// Largest accepted request body or WebSocket message, in bytes.
     #[arg(long, env = "CAIRN_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// Most documents in one sync request.
+    #[arg(long, env = "CAIRN_MAX_DOCUMENTS_PER_REQUEST", default_value_t = 100)]
+    pub max_documents_per_request: usize,
+
+    /// Most changes in one sync request.
+    #[arg(long, env = "CAIRN_MAX_CHANGES_PER_REQUEST", default_value_t = 10_000)]
+    pub max_changes_per_request: usize,
+
+    /// Most documents one WebSocket connection may follow.
+    #[arg(long, env = "CAIRN_MAX_SUBSCRIPTIONS", default_value_t = 1_000)]
+    pub max_subscriptions: usize,
+
+    /// Most simultaneous WebSocket connections per user (per server process).
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS_PER_USER", default_value_t = 16)]
+    pub max_connections_per_user: usize,
+
+    /// Database connection pool size (PostgreSQL).
+    #[arg(long, env = "CAIRN_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Seconds to wait for a pooled database connection before answering 503.
+    #[arg(long, env = "CAIRN_DB_ACQUIRE_TIMEOUT", default_value_t = 10)]
+    pub db_acquire_timeout_secs: u64,
+
+    /// Seconds to keep retrying (with backoff) to reach the database at startup.
+    #[arg(long, env = "CAIRN_DB_CONNECT_RETRY", default_value_t = 30)]
+    pub db_connect_retry_secs: u64,
+
+    /// Documents kept in the in-memory cache.
+    #[arg(long, env = "CAIRN_CACHE_DOCUMENTS", default_value_t = 1_000)]
+    pub cache_documents: usize,
+
+    /// Write a compacted snapshot of a document after this many new changes.
+    #[arg(long, env = "CAIRN_SNAPSHOT_EVERY", default_value_t = 500)]
+    pub snapshot_every: usize,
 }

@@ -1,87 +1,267 @@
-//! Document operations on top of a [`DocumentStore`]: merging pushed Automerge bytes into a
-//! document and reading a document back. This is where Automerge meets storage; it knows
-//! nothing about HTTP.
+//! The document service: sync rounds, reads and access management over the store, the cache
+//! and the hub. It drives the pure logic of `cairn_core::sync::server` and adds what needs
+//! I/O: authorization, locking, committing, and announcing commits. No HTTP here.
+//!
+//! A sync round: validate the whole request; lock the cached documents in id order; in one
+//! transaction lock (or create) every written document in the same order and check roles;
+//! bring each document up to date with what is committed; apply; insert the new changes;
+//! commit; only then answer and announce. If anything fails before the commit, nothing is
+//! stored, and cached documents that may hold uncommitted changes are evicted.
 
-use automerge::{Automerge, Change};
+use std::sync::Arc;
+
+use automerge::Change;
+use cairn_core::protocol::{DocResponse, SyncRequest, SyncResponse};
+use cairn_core::sync::from_automerge;
+use cairn_core::sync::server::{self, ApplyError, Limits, RequestError};
 use cairn_core::{ChangeHash, DocumentId};
 
-use crate::store::{DocumentStore, StoreError, StoredChange};
-
-/// The outcome of a merge, after it was committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
-    /// The document's heads after the merge.
-    pub heads: Vec<ChangeHash>,
-    /// How many changes were new to the server.
-    pub applied: u64,
-}
+use crate::cache::{Cached, DocCache, Source};
+use crate::hub::Hub;
+use crate::store::{DocumentStore, Member, Role, Snapshot, StoreError, StoredChange};
 
 /// Why a document operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    /// The pushed bytes are not a valid Automerge document or change run.
-    #[error("not valid Automerge data: {0}")]
-    InvalidAutomerge(String),
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The user may not do this to these documents (or they do not exist: the answer is the
+    /// same, so it reveals nothing).
+    #[error("no access to {} document(s)", .0.len())]
+    Forbidden(Vec<DocumentId>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Loads `document` from its stored changes; `None` when nothing is stored.
-pub async fn load(
-    store: &dyn DocumentStore,
-    document: &DocumentId,
-) -> Result<Option<Automerge>, StoreError> {
-    let stored = store.changes(document).await?;
-    if stored.is_empty() {
-        return Ok(None);
+/// Settings of the service.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub limits: Limits,
+    /// Write a compacted snapshot once this many changes were loaded after the last one.
+    pub snapshot_every: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            snapshot_every: 500,
+        }
     }
-    let changes = stored
-        .into_iter()
-        .map(Change::from_bytes)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Corrupt(format!("{document}: undecodable change: {e}")))?;
-    let mut doc = Automerge::new();
-    doc.apply_changes(changes)
-        .map_err(|e| StoreError::Corrupt(format!("{document}: {e}")))?;
-    Ok(Some(doc))
 }
 
-/// Merges the Automerge bytes `data` into `document` and commits the changes that were new.
-/// Replaying the same bytes is harmless: nothing new, `applied == 0`.
-pub async fn merge(
-    store: &dyn DocumentStore,
-    document: &DocumentId,
-    data: &[u8],
-) -> Result<Merged, DocumentError> {
-    let incoming =
-        Automerge::load(data).map_err(|e| DocumentError::InvalidAutomerge(e.to_string()))?;
-    let mut doc = load(store, document).await?.unwrap_or_default();
-    let mut new = doc.get_changes_added(&incoming);
-    doc.apply_changes(new.clone())
-        .map_err(|e| DocumentError::InvalidAutomerge(e.to_string()))?;
-    let rows: Vec<StoredChange> = new.iter_mut().map(stored_change).collect();
-    // Committed before we answer: an acknowledged change is never lost.
-    let applied = store.insert_changes(document, &rows).await?;
-    Ok(Merged {
-        heads: doc
-            .get_heads()
-            .into_iter()
-            .map(|h| ChangeHash::from(h.0))
-            .collect(),
-        applied,
-    })
+/// The document service. Cheap to share (`Arc`).
+#[derive(Debug)]
+pub struct Documents {
+    pub store: Arc<dyn DocumentStore>,
+    pub cache: DocCache,
+    pub hub: Hub,
+    pub settings: Settings,
 }
 
-fn stored_change(change: &mut Change) -> StoredChange {
+impl std::fmt::Debug for dyn DocumentStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Documents {
+    pub fn new(store: Arc<dyn DocumentStore>, settings: Settings, cache_capacity: usize) -> Self {
+        Self {
+            store,
+            cache: DocCache::new(cache_capacity),
+            hub: Hub::default(),
+            settings,
+        }
+    }
+
+    /// One sync round for `user` (see the module comment).
+    pub async fn sync(
+        &self,
+        user: &str,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, DocumentError> {
+        let request_id = request.request;
+        let work = server::validate(request, &self.settings.limits)?;
+        let mut order: Vec<usize> = (0..work.len()).collect();
+        order.sort_by_key(|&i| work[i].document);
+        let mut guards = Vec::with_capacity(order.len());
+        for &i in &order {
+            guards.push(self.cache.entry(work[i].document).lock_owned().await);
+        }
+        let mut tx = if work.iter().any(server::DocWork::writes) {
+            Some(self.store.begin().await?)
+        } else {
+            None
+        };
+
+        let mut forbidden = Vec::new();
+        for &i in &order {
+            let w = &work[i];
+            let allowed = match (&mut tx, w.writes()) {
+                (Some(tx), true) => tx
+                    .lock_document(&w.document, user)
+                    .await?
+                    .is_some_and(Role::can_write),
+                _ => self.store.role(&w.document, user).await?.is_some(),
+            };
+            if !allowed {
+                forbidden.push(w.document);
+            }
+        }
+        if !forbidden.is_empty() {
+            return Err(DocumentError::Forbidden(forbidden)); // the transaction rolls back
+        }
+
+        let evict_all =
+            |cache: &DocCache| order.iter().for_each(|&i| cache.evict(&work[i].document));
+        let mut applied = Vec::with_capacity(order.len());
+        for (k, &i) in order.iter().enumerate() {
+            let cached: &mut Cached = &mut guards[k];
+            let source = match &mut tx {
+                Some(tx) => Source::Tx(tx.as_mut()),
+                None => Source::Store(self.store.as_ref()),
+            };
+            let result = match cached.refresh(source).await {
+                Ok(()) => server::apply(&mut cached.doc, &work[i]).map_err(DocumentError::from),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(a) => applied.push(a),
+                Err(e) => {
+                    evict_all(&self.cache);
+                    return Err(e);
+                }
+            }
+        }
+
+        let mut new_seqs: Vec<Vec<i64>> = Vec::with_capacity(order.len());
+        if let Some(mut tx) = tx {
+            let persisted: Result<(), StoreError> = async {
+                for (k, &i) in order.iter().enumerate() {
+                    let rows: Vec<StoredChange> =
+                        applied[k].new_changes.iter().cloned().map(stored).collect();
+                    let seqs = if rows.is_empty() {
+                        Vec::new()
+                    } else {
+                        tx.insert_changes(&work[i].document, &rows).await?
+                    };
+                    if !seqs.is_empty() {
+                        tx.notify(&work[i].document).await?;
+                    }
+                    new_seqs.push(seqs);
+                }
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = persisted {
+                evict_all(&self.cache);
+                return Err(e.into());
+            }
+        }
+
+        // Committed: account for the new rows, answer, announce.
+        let mut documents: Vec<Option<DocResponse>> = vec![None; work.len()];
+        for (k, &i) in order.iter().enumerate() {
+            let cached: &mut Cached = &mut guards[k];
+            if let Some(&last) = new_seqs.get(k).and_then(|s| s.last()) {
+                cached.seq = cached.seq.max(last);
+                cached.since_snapshot += new_seqs[k].len();
+                self.hub.publish(&work[i].document);
+                self.maybe_snapshot(work[i].document, cached);
+            }
+            let acked = std::mem::take(&mut applied[k].acked);
+            documents[i] = Some(server::respond(&cached.doc, &work[i], acked));
+        }
+        Ok(SyncResponse {
+            request: request_id,
+            documents: documents.into_iter().flatten().collect(),
+        })
+    }
+
+    /// What `user`, who has `their_heads` of `document`, lacks: the server's heads and the
+    /// data for `load_incremental` (empty when nothing). Needs read access.
+    pub async fn missing(
+        &self,
+        user: &str,
+        document: &DocumentId,
+        their_heads: &[ChangeHash],
+    ) -> Result<(Vec<ChangeHash>, Vec<u8>), DocumentError> {
+        if self.store.role(document, user).await?.is_none() {
+            return Err(DocumentError::Forbidden(vec![*document]));
+        }
+        let entry = self.cache.entry(*document);
+        let mut cached = entry.lock().await;
+        if let Err(e) = cached.refresh(Source::Store(self.store.as_ref())).await {
+            self.cache.evict(document);
+            return Err(e.into());
+        }
+        Ok((
+            from_automerge(&cached.doc.get_heads()),
+            server::missing_for(&cached.doc, their_heads),
+        ))
+    }
+
+    /// The owner and members of `document`; only its owner may see them.
+    pub async fn members(
+        &self,
+        user: &str,
+        document: &DocumentId,
+    ) -> Result<(String, Vec<Member>), DocumentError> {
+        match self.store.members(document).await? {
+            Some((owner, members)) if owner == user => Ok((owner, members)),
+            _ => Err(DocumentError::Forbidden(vec![*document])),
+        }
+    }
+
+    /// Gives `member` `role` (writer or reader; `None` removes); only the owner may.
+    pub async fn set_member(
+        &self,
+        user: &str,
+        document: &DocumentId,
+        member: &str,
+        role: Option<Role>,
+    ) -> Result<(), DocumentError> {
+        let (owner, _) = self.members(user, document).await?;
+        if member == owner || role == Some(Role::Owner) {
+            return Err(DocumentError::Forbidden(vec![*document]));
+        }
+        self.store.set_member(document, member, role).await?;
+        // Followers may have lost access: their connections re-check on the next mark.
+        self.hub.publish(document);
+        Ok(())
+    }
+
+    /// Writes a compacted snapshot in the background when enough changes piled up.
+    fn maybe_snapshot(&self, document: DocumentId, cached: &mut Cached) {
+        if cached.since_snapshot < self.settings.snapshot_every {
+            return;
+        }
+        cached.since_snapshot = 0;
+        let snapshot = Snapshot {
+            upto_seq: cached.seq,
+            bytes: cached.doc.save_with_options(automerge::SaveOptions {
+                retain_orphans: true,
+                ..Default::default()
+            }),
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.save_snapshot(&document, &snapshot).await {
+                tracing::warn!(%document, error = %e, "could not save a snapshot");
+            }
+        });
+    }
+}
+
+fn stored(mut change: Change) -> StoredChange {
     StoredChange {
-        hash: ChangeHash::from(change.hash().0),
+        hash: change.hash().into(),
         actor: change.actor_id().to_bytes().to_vec(),
         seq: change.seq(),
-        deps: change
-            .deps()
-            .iter()
-            .map(|h| ChangeHash::from(h.0))
-            .collect(),
+        deps: change.deps().iter().copied().map(Into::into).collect(),
         bytes: change.bytes().into_owned(),
     }
 }

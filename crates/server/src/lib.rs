@@ -1,20 +1,31 @@
-//! The Cairn sync server: an axum HTTP API over PostgreSQL, or over an embedded SQLite file
-//! when no database is configured.
+//! The Cairn sync server: an axum HTTP and WebSocket API over PostgreSQL, or over an embedded
+//! SQLite file when no database is configured.
 //!
 //! [`app`] builds the router from an [`AppState`]; [`serve`] runs it on a listener until a
 //! shutdown future resolves; [`cli::main`] is the whole `cairn` binary. The server holds no
-//! state of its own that is the only truth: every acknowledged change is in the database.
+//! state of its own that is the only truth: every acknowledged change is in the database,
+//! caches re-read what was committed after them, and live fan-out across replicas goes
+//! through the database's notifications ([`spawn_listener`]).
 
+pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod documents;
 pub mod http;
+pub mod hub;
 pub mod store;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use http::{AppState, Limits, app};
 use tokio::net::TcpListener;
+
+use crate::documents::Documents;
+use crate::store::Notice;
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
@@ -25,4 +36,28 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Feeds "document changed" notifications from every replica into the hub, for as long as
+/// the process runs; reconnects after errors. (SQLite has none: one process.)
+pub fn spawn_listener(documents: Arc<Documents>) {
+    tokio::spawn(async move {
+        loop {
+            match documents.store.listen().await {
+                Ok(mut notifications) => loop {
+                    match notifications.next().await {
+                        Ok(Notice::Changed(document)) => documents.hub.publish(&document),
+                        Ok(Notice::Lost) => documents.hub.publish_all(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lost the notification stream");
+                            break;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen for notifications"),
+            }
+            documents.hub.publish_all();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }

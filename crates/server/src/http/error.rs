@@ -1,12 +1,15 @@
 //! The one error type of the HTTP API. Every failure becomes a status code and a JSON body
-//! `{"error": {"code": "E_...", "message": "..."}}` whose `code` is stable and documented;
+//! `{"error": {"code": "E_...", "message": "...", ...}}` whose `code` is stable and documented;
 //! internal errors are logged and answered with a generic message, never leaked.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cairn_core::DocumentId;
+use cairn_core::sync::server::RequestError;
 use serde_json::json;
 
+use crate::auth::AuthError;
 use crate::documents::DocumentError;
 use crate::store::StoreError;
 
@@ -17,18 +20,28 @@ pub enum Error {
     MalformedMessage(String),
     #[error("{0}")]
     UnsupportedVersion(String),
-    #[error("the body is not valid Automerge data: {0}")]
-    InvalidDocument(String),
-    #[error("invalid document id: {0}")]
-    InvalidDocumentId(String),
     #[error("this message type is not accepted here")]
     UnexpectedMessage,
+    #[error("invalid document id: {0}")]
+    InvalidDocumentId(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Request(RequestError),
+    #[error("{0}")]
+    InvalidChange(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("no access to {} document(s)", .0.len())]
+    Forbidden(Vec<DocumentId>),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("too many open connections for this user (at most {0})")]
+    TooManyConnections(usize),
     #[error("could not read the request body: {0}")]
     BadBody(String),
     #[error("the storage backend is unavailable; retry later")]
@@ -43,12 +56,17 @@ impl Error {
         match self {
             Error::MalformedMessage(_) => "E_MALFORMED_MESSAGE",
             Error::UnsupportedVersion(_) => "E_UNSUPPORTED_VERSION",
-            Error::InvalidDocument(_) => "E_INVALID_DOCUMENT",
-            Error::InvalidDocumentId(_) => "E_INVALID_DOCUMENT_ID",
             Error::UnexpectedMessage => "E_UNEXPECTED_MESSAGE",
+            Error::InvalidDocumentId(_) => "E_INVALID_DOCUMENT_ID",
+            Error::BadRequest(_) => "E_BAD_REQUEST",
+            Error::Request(e) => e.code(),
+            Error::InvalidChange(_) => "E_INVALID_CHANGE",
+            Error::Unauthorized(_) => "E_UNAUTHORIZED",
+            Error::Forbidden(_) => "E_FORBIDDEN",
             Error::NotFound => "E_NOT_FOUND",
             Error::MethodNotAllowed => "E_METHOD_NOT_ALLOWED",
             Error::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
+            Error::TooManyConnections(_) => "E_TOO_MANY_CONNECTIONS",
             Error::BadBody(_) => "E_BAD_BODY",
             Error::Unavailable(_) => "E_UNAVAILABLE",
             Error::Internal(_) => "E_INTERNAL",
@@ -57,17 +75,47 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            Error::Request(
+                RequestError::TooManyDocuments { .. } | RequestError::TooManyChanges { .. },
+            )
+            | Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::MalformedMessage(_)
             | Error::UnsupportedVersion(_)
-            | Error::InvalidDocument(_)
-            | Error::InvalidDocumentId(_)
             | Error::UnexpectedMessage
+            | Error::InvalidDocumentId(_)
+            | Error::BadRequest(_)
+            | Error::Request(_)
+            | Error::InvalidChange(_)
             | Error::BadBody(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Whether trying the same request again later may succeed.
+    pub fn retryable(&self) -> bool {
+        matches!(self.status().as_u16(), 429 | 500..=599)
+    }
+
+    /// The documents concerned, if the error is about some.
+    pub fn documents(&self) -> &[DocumentId] {
+        match self {
+            Error::Forbidden(d) => d,
+            _ => &[],
+        }
+    }
+
+    /// Logs what must be logged (internal failures), once.
+    pub fn log(&self) {
+        match self {
+            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            Error::Unavailable(e) => tracing::warn!(error = %e, "storage unavailable"),
+            _ => {}
         }
     }
 }
@@ -84,20 +132,34 @@ impl From<StoreError> for Error {
 impl From<DocumentError> for Error {
     fn from(e: DocumentError) -> Self {
         match e {
-            DocumentError::InvalidAutomerge(m) => Error::InvalidDocument(m),
+            DocumentError::Request(e) => Error::Request(e),
+            DocumentError::Apply(e) => Error::InvalidChange(e.to_string()),
+            DocumentError::Forbidden(d) => Error::Forbidden(d),
             DocumentError::Store(e) => e.into(),
         }
     }
 }
 
+impl From<AuthError> for Error {
+    fn from(e: AuthError) -> Self {
+        Error::Unauthorized(e.to_string())
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match &self {
-            Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
-            Error::Unavailable(e) => tracing::warn!(error = %e, "storage unavailable"),
-            _ => {}
+        self.log();
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if !self.documents().is_empty() {
+            let ids: Vec<String> = self.documents().iter().map(ToString::to_string).collect();
+            error["documents"] = json!(ids);
         }
-        let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(json!({ "error": error }))).into_response();
+        if matches!(self, Error::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

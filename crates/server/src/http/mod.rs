@@ -1,72 +1,91 @@
 //! The HTTP API and static file serving, assembled by [`app`].
 //!
-//! Routes:
-//! - `POST /v1/push` — merge a pushed document (protocol frame in, protocol frame out)
+//! Routes (all `/v1` routes but `health` and `dev/token` need `Authorization: Bearer <jwt>`):
+//! - `POST /v1/sync` — a sync round: protocol `SyncRequest` in, `SyncResponse` out, after commit
+//! - `GET  /v1/ws` — live sync over WebSocket (protocol frames; see `ws`)
 //! - `GET  /v1/docs/{id}` — a document's merged Automerge bytes
+//! - `GET  /v1/docs/{id}/members`, `PUT|DELETE /v1/docs/{id}/members/{user}` — access (owner only)
+//! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `/pkg/*` — the npm package (`pkg/`), `/*` — the demo app (`www/`)
 //!
 //! Every `/v1` error is JSON with a stable code (see [`Error`]).
 
-mod documents;
+mod bearer;
+mod body;
+mod dev;
+mod docs;
 mod error;
+mod sync;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::json;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
-pub use self::documents::PROTOCOL_MEDIA_TYPE;
 pub use self::error::Error;
-use crate::store::DocumentStore;
+use crate::auth::Authenticator;
+use crate::connections::Connections;
+use crate::documents::Documents;
 
-/// Request limits.
+/// Limits enforced at the HTTP and WebSocket layer (request-content limits live in
+/// [`crate::documents::Settings`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body or WebSocket message, in bytes.
     pub max_body_bytes: usize,
+    /// Most documents one WebSocket connection may follow.
+    pub max_subscriptions: usize,
+    /// Most simultaneous WebSocket connections per user (per server replica).
+    pub max_connections_per_user: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            max_subscriptions: 1_000,
+            max_connections_per_user: 16,
         }
     }
 }
 
 /// Everything a request handler may use. Cheap to clone.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<dyn DocumentStore>,
+    pub documents: Arc<Documents>,
+    pub auth: Arc<Authenticator>,
     pub limits: Limits,
+    pub connections: Arc<Connections>,
+    /// Whether `POST /v1/dev/token` is served.
+    pub dev_auth: bool,
     /// Where the demo app and the npm package are served from; `None` serves nothing.
     pub www_dir: Option<PathBuf>,
     pub pkg_dir: Option<PathBuf>,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("store", &self.store.describe())
-            .field("limits", &self.limits)
-            .field("www_dir", &self.www_dir)
-            .field("pkg_dir", &self.pkg_dir)
-            .finish()
-    }
-}
-
 /// The whole application.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/push", post(documents::push))
-        .route("/docs/{id}", get(documents::get))
-        .route("/health", get(health))
+    let mut api = Router::new()
+        .route("/sync", post(sync::sync))
+        .route("/ws", get(ws::upgrade))
+        .route("/docs/{id}", get(docs::get))
+        .route("/docs/{id}/members", get(docs::members))
+        .route(
+            "/docs/{id}/members/{user}",
+            put(docs::put_member).delete(docs::delete_member),
+        )
+        .route("/health", get(health));
+    if state.dev_auth {
+        api = api.route("/dev/token", post(dev::token));
+    }
+    let api = api
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes));

@@ -1,22 +1,63 @@
 //! Document storage: the `DocumentStore` contract and its two implementations, PostgreSQL
 //! (production) and SQLite (the embedded default when no database URL is configured).
 //!
-//! The contract: a document is the set of its Automerge changes. Changes are only inserted,
-//! idempotently by hash, inside one transaction that is committed before the call returns.
-//! Nothing is ever updated in place, so concurrent writers cannot lose each other's changes.
-//! This module knows nothing about HTTP or about Automerge's semantics.
+//! The contract:
+//! - A document is the set of its Automerge changes, one row each. Changes are only inserted,
+//!   idempotently by `(document, hash)`; nothing is updated in place, so concurrent writers
+//!   cannot lose each other's changes.
+//! - Each change row gets a `seq_no`. Writers of one document are serialized by
+//!   [`Transaction::lock_document`], so within a document `seq_no` order is commit order and
+//!   "changes after `seq_no` n" is a correct incremental read, also across server replicas.
+//! - A snapshot is Automerge's saved form of a document's changes up to some `seq_no`, only a
+//!   faster way to load; change rows are never removed for it.
+//! - Access: a document's owner (who created it) and its members (writers, readers).
+//!
+//! This module knows nothing about HTTP, and of Automerge only that changes have bytes.
 
 mod postgres;
 mod sqlite;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cairn_core::{ChangeHash, DocumentId};
 
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
+
+/// What a user may do with a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Writer,
+    Reader,
+}
+
+impl Role {
+    pub fn can_write(self) -> bool {
+        matches!(self, Role::Owner | Role::Writer)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "owner" => Ok(Role::Owner),
+            "writer" => Ok(Role::Writer),
+            "reader" => Ok(Role::Reader),
+            other => Err(StoreError::Corrupt(format!("unknown role {other:?}"))),
+        }
+    }
+}
 
 /// One Automerge change, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +67,30 @@ pub struct StoredChange {
     pub seq: u64,
     pub deps: Vec<ChangeHash>,
     pub bytes: Vec<u8>,
+}
+
+/// A change row read back: its `seq_no` and bytes.
+pub type ChangeRow = (i64, Vec<u8>);
+
+/// A compacted snapshot: the saved document of all changes with `seq_no <= upto_seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub upto_seq: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// What loading a document reads: the newest snapshot, then the changes after it.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    pub snapshot: Option<Snapshot>,
+    pub changes: Vec<ChangeRow>,
+}
+
+/// A user with access to a document, other than its owner.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub user: String,
+    pub role: Role,
 }
 
 /// A storage failure. Never shown to clients verbatim.
@@ -56,20 +121,121 @@ impl From<sqlx::Error> for StoreError {
 /// Where documents live.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + 'static {
-    /// A short human-readable description for logs ("postgres", "sqlite /path").
+    /// A short description for logs ("postgres", "sqlite /path").
     fn describe(&self) -> String;
 
-    /// The encoded bytes of every change stored for `document`, in commit order; empty when
-    /// the document is unknown.
-    async fn changes(&self, document: &DocumentId) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// `user`'s role on `document`; `None` if none, or if the document does not exist.
+    async fn role(&self, document: &DocumentId, user: &str) -> Result<Option<Role>, StoreError>;
 
-    /// Stores `changes` for `document`, skipping any already stored, in one transaction that
-    /// is committed before this returns. Returns how many were new.
-    async fn insert_changes(
+    /// The newest snapshot and every change after it.
+    async fn load(&self, document: &DocumentId) -> Result<Loaded, StoreError>;
+
+    /// Changes with `seq_no > after`, in `seq_no` order.
+    async fn changes_since(
         &self,
         document: &DocumentId,
+        after: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError>;
+
+    /// Starts a write transaction.
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError>;
+
+    /// Stores `snapshot` unless a newer one is already stored.
+    async fn save_snapshot(
+        &self,
+        document: &DocumentId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError>;
+
+    /// The owner and members of `document`, or `None` if it does not exist.
+    async fn members(
+        &self,
+        document: &DocumentId,
+    ) -> Result<Option<(String, Vec<Member>)>, StoreError>;
+
+    /// Gives `user` `role` on `document` (`None` removes them). Owners are not members.
+    async fn set_member(
+        &self,
+        document: &DocumentId,
+        user: &str,
+        role: Option<Role>,
+    ) -> Result<(), StoreError>;
+
+    /// How many change rows `document` has.
+    async fn change_count(&self, document: &DocumentId) -> Result<u64, StoreError>;
+
+    /// Subscribes to "document changed" notifications from every server replica. Backends
+    /// without cross-process notifications return a stream that never yields.
+    async fn listen(&self) -> Result<Box<dyn Notifications>, StoreError>;
+}
+
+/// A notification from [`Notifications::next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Some replica committed changes to this document.
+    Changed(DocumentId),
+    /// Notifications may have been missed (the connection dropped): treat every document as
+    /// possibly changed.
+    Lost,
+}
+
+/// A stream of "document changed" notifications.
+#[async_trait]
+pub trait Notifications: Send {
+    async fn next(&mut self) -> Result<Notice, StoreError>;
+}
+
+/// A write transaction; dropped without [`Transaction::commit`], it rolls back.
+#[async_trait]
+pub trait Transaction: Send {
+    /// Creates `document` (owned by `user`) if it does not exist, locks it against other
+    /// writers until the transaction ends, and returns `user`'s role on it.
+    async fn lock_document(
+        &mut self,
+        document: &DocumentId,
+        user: &str,
+    ) -> Result<Option<Role>, StoreError>;
+
+    /// As [`DocumentStore::changes_since`], inside the transaction.
+    async fn changes_since(
+        &mut self,
+        document: &DocumentId,
+        after: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError>;
+
+    /// As [`DocumentStore::load`], inside the transaction.
+    async fn load(&mut self, document: &DocumentId) -> Result<Loaded, StoreError>;
+
+    /// Inserts the changes not already stored; returns the `seq_no`s given to the new rows.
+    async fn insert_changes(
+        &mut self,
+        document: &DocumentId,
         changes: &[StoredChange],
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Announces, on commit, that `document` changed (to every replica that listens).
+    async fn notify(&mut self, document: &DocumentId) -> Result<(), StoreError>;
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// Keep retrying to connect at startup (with backoff) for this long.
+    pub connect_retry: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+            connect_retry: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Opens the store named by `database_url`, or the embedded SQLite default under `data_dir`
@@ -77,10 +243,11 @@ pub trait DocumentStore: Send + Sync + 'static {
 pub async fn open(
     database_url: Option<&str>,
     data_dir: &Path,
+    options: &StoreOptions,
 ) -> Result<Arc<dyn DocumentStore>, StoreError> {
     match database_url {
         Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(SqliteStore::open_url(url).await?)),
-        Some(url) => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        Some(url) => Ok(Arc::new(PostgresStore::connect(url, options).await?)),
         None => Ok(Arc::new(SqliteStore::open_in(data_dir).await?)),
     }
 }
@@ -88,4 +255,13 @@ pub async fn open(
 /// Concatenated 32-byte hashes, the stored form of `deps`.
 fn encode_deps(deps: &[ChangeHash]) -> Vec<u8> {
     deps.iter().flat_map(|h| *h.as_bytes()).collect()
+}
+
+fn seq_i64(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Corrupt("seq overflows i64".into()))
+}
+
+/// A role column (owner/writer/reader or NULL) → [`Role`].
+fn role_of(value: Option<String>) -> Result<Option<Role>, StoreError> {
+    value.as_deref().map(Role::parse).transpose()
 }

@@ -1,4 +1,6 @@
-//! The SQLite document store: the embedded default, one file under the data directory.
+//! The SQLite document store: the embedded default, one file under the data directory
+//! (schema: `migrations/sqlite`). SQLite has one writer at a time, which is the per-document
+//! write lock the contract asks for; there is no cross-process notification (one process).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,13 +11,25 @@ use cairn_core::DocumentId;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
-use super::{DocumentStore, StoreError, StoredChange, encode_deps};
+use super::{
+    ChangeRow, DocumentStore, Loaded, Member, Notice, Notifications, Role, Snapshot, StoreError,
+    StoredChange, Transaction, encode_deps, role_of, seq_i64,
+};
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "cairn.sqlite3";
 
-/// Documents in a SQLite file (schema: `migrations/sqlite`).
+const ROLE: &str = "SELECT CASE WHEN d.owner = ?2 THEN 'owner' ELSE m.role END
+     FROM documents d
+     LEFT JOIN document_members m ON m.document_id = d.id AND m.user_id = ?2
+     WHERE d.id = ?1";
+const CHANGES_SINCE: &str =
+    "SELECT seq_no, bytes FROM changes WHERE document_id = ?1 AND seq_no > ?2 ORDER BY seq_no";
+const SNAPSHOT: &str = "SELECT upto_seq_no, bytes FROM snapshots WHERE document_id = ?1";
+
+/// Documents in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -56,54 +70,236 @@ impl SqliteStore {
     }
 }
 
+async fn snapshot_in<'e, E>(
+    executor: E,
+    document: &DocumentId,
+) -> Result<Option<Snapshot>, StoreError>
+where
+    E: sqlx::SqliteExecutor<'e>,
+{
+    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(SNAPSHOT)
+        .bind(document.to_string())
+        .fetch_optional(executor)
+        .await?;
+    Ok(row.map(|(upto_seq, bytes)| Snapshot { upto_seq, bytes }))
+}
+
 #[async_trait]
 impl DocumentStore for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite {}", self.location)
     }
 
-    async fn changes(&self, document: &DocumentId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let rows: Vec<(Vec<u8>,)> =
-            sqlx::query_as("SELECT bytes FROM changes WHERE document_id = ?1 ORDER BY seq_no")
+    async fn role(&self, document: &DocumentId, user: &str) -> Result<Option<Role>, StoreError> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(ROLE)
+            .bind(document.to_string())
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await?;
+        role_of(row.and_then(|(r,)| r))
+    }
+
+    async fn load(&self, document: &DocumentId) -> Result<Loaded, StoreError> {
+        let snapshot = snapshot_in(&self.pool, document).await?;
+        let after = snapshot.as_ref().map_or(0, |s| s.upto_seq);
+        let changes = self.changes_since(document, after).await?;
+        Ok(Loaded { snapshot, changes })
+    }
+
+    async fn changes_since(
+        &self,
+        document: &DocumentId,
+        after: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        Ok(sqlx::query_as(CHANGES_SINCE)
+            .bind(document.to_string())
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
+        // IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
+        // instead of one failing with SQLITE_BUSY when a read lock cannot be upgraded.
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqliteTransaction { tx }))
+    }
+
+    async fn save_snapshot(
+        &self,
+        document: &DocumentId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snapshots (document_id, upto_seq_no, bytes) VALUES (?1, ?2, ?3)
+             ON CONFLICT (document_id) DO UPDATE
+               SET upto_seq_no = excluded.upto_seq_no, bytes = excluded.bytes,
+                   created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+               WHERE snapshots.upto_seq_no < excluded.upto_seq_no",
+        )
+        .bind(document.to_string())
+        .bind(snapshot.upto_seq)
+        .bind(&snapshot.bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn members(
+        &self,
+        document: &DocumentId,
+    ) -> Result<Option<(String, Vec<Member>)>, StoreError> {
+        let owner: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT owner FROM documents WHERE id = ?1")
                 .bind(document.to_string())
-                .fetch_all(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-        Ok(rows.into_iter().map(|(b,)| b).collect())
+        let Some((Some(owner),)) = owner else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT user_id, role FROM document_members WHERE document_id = ?1 ORDER BY user_id",
+        )
+        .bind(document.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let members = rows
+            .into_iter()
+            .map(|(user, role)| {
+                Ok(Member {
+                    user,
+                    role: Role::parse(&role)?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some((owner, members)))
+    }
+
+    async fn set_member(
+        &self,
+        document: &DocumentId,
+        user: &str,
+        role: Option<Role>,
+    ) -> Result<(), StoreError> {
+        match role {
+            Some(role) => sqlx::query(
+                "INSERT INTO document_members (document_id, user_id, role) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (document_id, user_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(document.to_string())
+            .bind(user)
+            .bind(role.as_str()),
+            None => {
+                sqlx::query("DELETE FROM document_members WHERE document_id = ?1 AND user_id = ?2")
+                    .bind(document.to_string())
+                    .bind(user)
+            }
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn change_count(&self, document: &DocumentId) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM changes WHERE document_id = ?1")
+            .bind(document.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.unsigned_abs())
+    }
+
+    async fn listen(&self) -> Result<Box<dyn Notifications>, StoreError> {
+        Ok(Box::new(NoNotifications))
+    }
+}
+
+/// One process, no other replicas to hear from.
+struct NoNotifications;
+
+#[async_trait]
+impl Notifications for NoNotifications {
+    async fn next(&mut self) -> Result<Notice, StoreError> {
+        std::future::pending().await
+    }
+}
+
+struct SqliteTransaction {
+    tx: SqlxTransaction<'static, Sqlite>,
+}
+
+#[async_trait]
+impl Transaction for SqliteTransaction {
+    async fn lock_document(
+        &mut self,
+        document: &DocumentId,
+        user: &str,
+    ) -> Result<Option<Role>, StoreError> {
+        sqlx::query(
+            "INSERT INTO documents (id, owner) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(document.to_string())
+        .bind(user)
+        .execute(&mut *self.tx)
+        .await?;
+        let row: Option<(Option<String>,)> = sqlx::query_as(ROLE)
+            .bind(document.to_string())
+            .bind(user)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        role_of(row.and_then(|(r,)| r))
+    }
+
+    async fn changes_since(
+        &mut self,
+        document: &DocumentId,
+        after: i64,
+    ) -> Result<Vec<ChangeRow>, StoreError> {
+        Ok(sqlx::query_as(CHANGES_SINCE)
+            .bind(document.to_string())
+            .bind(after)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    async fn load(&mut self, document: &DocumentId) -> Result<Loaded, StoreError> {
+        let snapshot = snapshot_in(&mut *self.tx, document).await?;
+        let after = snapshot.as_ref().map_or(0, |s| s.upto_seq);
+        let changes = self.changes_since(document, after).await?;
+        Ok(Loaded { snapshot, changes })
     }
 
     async fn insert_changes(
-        &self,
+        &mut self,
         document: &DocumentId,
         changes: &[StoredChange],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<i64>, StoreError> {
         let id = document.to_string();
-        // IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
-        // instead of one failing with SQLITE_BUSY when a read lock cannot be upgraded.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO documents (id) VALUES (?1) ON CONFLICT DO NOTHING")
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-        let mut inserted = 0;
+        let mut inserted = Vec::new();
         for c in changes {
-            let seq = i64::try_from(c.seq)
-                .map_err(|_| StoreError::Corrupt("seq overflows i64".into()))?;
-            inserted += sqlx::query(
+            let row: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO changes (document_id, hash, actor, seq, deps, bytes)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (document_id, hash) DO NOTHING",
+                 ON CONFLICT (document_id, hash) DO NOTHING
+                 RETURNING seq_no",
             )
             .bind(&id)
             .bind(c.hash.as_bytes().as_slice())
             .bind(c.actor.as_slice())
-            .bind(seq)
+            .bind(seq_i64(c.seq)?)
             .bind(encode_deps(&c.deps))
             .bind(c.bytes.as_slice())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            inserted.extend(row.map(|(s,)| s));
         }
-        tx.commit().await?;
         Ok(inserted)
+    }
+
+    async fn notify(&mut self, _document: &DocumentId) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.tx.commit().await?)
     }
 }

@@ -1,0 +1,258 @@
+//! `GET /v1/ws`: live sync over WebSocket, in protocol frames (binary messages).
+//!
+//! The client's first frame is `Auth { token }` (browsers cannot set headers on a WebSocket);
+//! the server answers `Welcome { user }`, or `Error` and closes. Then the client may send
+//! `Subscribe`, `Unsubscribe` and `SyncRequest` frames; the server answers sync requests with
+//! `SyncResponse` and pushes `Changes` for followed documents whenever anyone commits to them.
+//! Access is checked for every frame and again before every push.
+//!
+//! Backpressure: pushes are driven by marks in the connection's mailbox (see `hub`), which
+//! coalesce per document, and each push is built only when the socket has taken the previous
+//! frame. A client that reads slowly therefore costs one mark per followed document, not a
+//! queue of changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use cairn_core::protocol::{DocChanges, DocHeads, ErrorMessage, SyncRequest};
+use cairn_core::{ChangeHash, DocumentId, Message};
+
+use super::{AppState, Error, body};
+use crate::connections::Slot;
+use crate::hub::Mailbox;
+
+/// How long a new connection may take to authenticate.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let max = state.limits.max_body_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run(state, socket))
+}
+
+/// An authenticated connection.
+struct Connection {
+    state: AppState,
+    user: String,
+    mailbox: Arc<Mailbox>,
+    /// Followed documents and the heads we believe the client has.
+    following: HashMap<DocumentId, Vec<ChangeHash>>,
+    _slot: Slot,
+}
+
+async fn run(state: AppState, mut socket: WebSocket) {
+    let Some(mut connection) = authenticate(state, &mut socket).await else {
+        let _ = socket.send(WsMessage::Close(None)).await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let replies = match incoming {
+                    Some(Ok(WsMessage::Binary(bytes))) => connection.handle(&bytes).await,
+                    Some(Ok(WsMessage::Text(_))) => vec![error(0, &Error::MalformedMessage("frames must be binary".into()))],
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Vec::new(),
+                    Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                };
+                if send_all(&mut socket, replies).await.is_err() {
+                    break;
+                }
+            }
+            () = connection.mailbox.wait() => {
+                for document in connection.mailbox.take() {
+                    let replies = connection.push(document).await;
+                    if send_all(&mut socket, replies).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    connection.unfollow_all();
+}
+
+async fn send_all(socket: &mut WebSocket, messages: Vec<Message>) -> Result<(), axum::Error> {
+    for message in messages {
+        socket
+            .send(WsMessage::Binary(message.encode().into()))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Waits for `Auth`, checks the token and the connection limit, and says `Welcome`.
+async fn authenticate(state: AppState, socket: &mut WebSocket) -> Option<Connection> {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await;
+    let token = match first {
+        Ok(Some(Ok(WsMessage::Binary(bytes)))) => match Message::decode(&bytes) {
+            Ok(Message::Auth { token }) => Some(token),
+            _ => None,
+        },
+        _ => None,
+    };
+    let refuse = |e: Error| vec![error(0, &e)];
+    let user = match token.map(|t| state.auth.verify(&t)) {
+        Some(Ok(user)) => user.0,
+        Some(Err(e)) => {
+            let _ = send_all(socket, refuse(e.into())).await;
+            return None;
+        }
+        None => {
+            let e = Error::Unauthorized("the first frame must be Auth { token }".into());
+            let _ = send_all(socket, refuse(e)).await;
+            return None;
+        }
+    };
+    let max = state.limits.max_connections_per_user;
+    let Some(slot) = state.connections.acquire(&user, max) else {
+        let _ = send_all(socket, refuse(Error::TooManyConnections(max))).await;
+        return None;
+    };
+    send_all(socket, vec![Message::Welcome { user: user.clone() }])
+        .await
+        .ok()?;
+    Some(Connection {
+        state,
+        user,
+        mailbox: Arc::default(),
+        following: HashMap::new(),
+        _slot: slot,
+    })
+}
+
+impl Connection {
+    async fn handle(&mut self, bytes: &[u8]) -> Vec<Message> {
+        match body::message(bytes) {
+            Ok(Message::Subscribe(docs)) => self.subscribe(docs).await,
+            Ok(Message::Unsubscribe(docs)) => {
+                docs.iter().for_each(|d| self.unfollow(d));
+                Vec::new()
+            }
+            Ok(Message::SyncRequest(request)) => self.sync(request).await,
+            Ok(_) => vec![error(0, &Error::UnexpectedMessage)],
+            Err(e) => vec![error(0, &e)],
+        }
+    }
+
+    async fn subscribe(&mut self, docs: Vec<DocHeads>) -> Vec<Message> {
+        let new = docs
+            .iter()
+            .filter(|d| !self.following.contains_key(&d.document))
+            .count();
+        let max = self.state.limits.max_subscriptions;
+        if self.following.len() + new > max {
+            return vec![Message::Error(ErrorMessage {
+                request: 0,
+                code: "E_TOO_MANY_SUBSCRIPTIONS".into(),
+                message: format!("a connection may follow at most {max} documents"),
+                retryable: false,
+                documents: docs.iter().map(|d| d.document).collect(),
+            })];
+        }
+        let mut forbidden = Vec::new();
+        for d in docs {
+            match self
+                .state
+                .documents
+                .store
+                .role(&d.document, &self.user)
+                .await
+            {
+                Ok(Some(_)) => {
+                    self.state
+                        .documents
+                        .hub
+                        .subscribe(d.document, &self.mailbox);
+                    self.following.insert(d.document, d.heads);
+                    self.mailbox.mark(d.document); // catch-up: push what the client lacks
+                }
+                Ok(None) => forbidden.push(d.document),
+                Err(e) => return vec![error(0, &e.into())],
+            }
+        }
+        if forbidden.is_empty() {
+            Vec::new()
+        } else {
+            vec![error(0, &Error::Forbidden(forbidden))]
+        }
+    }
+
+    async fn sync(&mut self, request: SyncRequest) -> Vec<Message> {
+        let id = request.request;
+        match self.state.documents.sync(&self.user, request).await {
+            Ok(response) => {
+                for d in &response.documents {
+                    if let Some(heads) = self.following.get_mut(&d.document) {
+                        heads.clone_from(&d.heads);
+                    }
+                }
+                vec![Message::SyncResponse(response)]
+            }
+            Err(e) => vec![error(id, &e.into())],
+        }
+    }
+
+    /// What a mark on `document` leads to: the changes the client lacks, if any.
+    async fn push(&mut self, document: DocumentId) -> Vec<Message> {
+        let Some(heads) = self.following.get(&document) else {
+            return Vec::new();
+        };
+        match self
+            .state
+            .documents
+            .missing(&self.user, &document, heads)
+            .await
+        {
+            Ok((heads, data)) => {
+                self.following.insert(document, heads.clone());
+                if data.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Message::Changes(DocChanges {
+                        document,
+                        heads,
+                        data,
+                    })]
+                }
+            }
+            Err(e) => {
+                let e: Error = e.into();
+                if matches!(e, Error::Forbidden(_)) {
+                    self.unfollow(&document);
+                }
+                vec![error(0, &e)]
+            }
+        }
+    }
+
+    fn unfollow(&mut self, document: &DocumentId) {
+        if self.following.remove(document).is_some() {
+            self.state
+                .documents
+                .hub
+                .unsubscribe(document, &self.mailbox);
+        }
+    }
+
+    fn unfollow_all(&mut self) {
+        let documents: Vec<DocumentId> = self.following.keys().copied().collect();
+        documents.iter().for_each(|d| self.unfollow(d));
+    }
+}
+
+/// An API error as a protocol `Error` frame.
+fn error(request: u64, e: &Error) -> Message {
+    e.log();
+    Message::Error(ErrorMessage {
+        request,
+        code: e.code().to_owned(),
+        message: e.to_string(),
+        retryable: e.retryable(),
+        documents: e.documents().to_vec(),
+    })
+}
