@@ -10,6 +10,8 @@ export type CairnErrorCode =
   | 'E_BUSY'
   | 'E_PROTOCOL'
   | 'E_NO_SERVER'
+  | 'E_UNAUTHORIZED'
+  | 'E_FORBIDDEN'
   | 'E_INTERNAL'
   | (string & {});
 
@@ -36,15 +38,10 @@ export class DocHandle {
 export interface OpenOptions {
   /** Repository name; one IndexedDB database per name. Default `"default"`. */
   name?: string;
-  /** Base URL of the Cairn server, e.g. `location.origin`. Needed for push/pull. */
+  /** Base URL of the Cairn server, e.g. `location.origin`. Needed to sync. */
   server?: string;
-}
-
-export interface PushResult {
-  /** The server's heads for the document after merging. */
-  heads: string[];
-  /** How many changes were new to the server. */
-  applied: number;
+  /** Bearer token (JWT) for the server. Needed to sync. */
+  token?: string;
 }
 
 export class Repo {
@@ -52,11 +49,15 @@ export class Repo {
   static delete(name: string): Promise<void>;
   readonly name: string;
   readonly server: string | undefined;
+  /** Replaces the bearer token. */
+  token: string | undefined;
   create(initial?: Record<string, string>): DocHandle;
   find(id: string): Promise<DocHandle | undefined>;
   list(): Promise<string[]>;
   save(doc: DocHandle): Promise<void>;
-  push(doc: DocHandle): Promise<PushResult>;
+  /** One sync round; resolves with the server's heads (hex) once it has committed. */
+  sync(doc: DocHandle): Promise<string[]>;
+  /** The document merged with the server's copy (fetched if not stored locally). */
   pull(id: string): Promise<DocHandle>;
   close(): void;
 }

@@ -55,11 +55,7 @@ export class DocHandle {
     if (typeof value !== 'string') {
       throw new CairnError('only string values are supported so far', 'E_INVALID_ARGUMENT');
     }
-    try {
-      this.#doc.set(key, value);
-    } catch (e) {
-      throw wrap(e);
-    }
+    call0(() => this.#doc.set(key, value));
     return this;
   }
   keys() {
@@ -81,17 +77,19 @@ export class DocHandle {
 export class Repo {
   #repo;
   #server;
+  #token;
   /** @internal */
-  constructor(repo, server) {
+  constructor(repo, server, token) {
     this.#repo = repo;
     this.#server = server;
+    this.#token = token;
   }
 
   /** Opens (or creates) the repository; needs no network. */
-  static async open({ name = 'default', server } = {}) {
+  static async open({ name = 'default', server, token } = {}) {
     await loaded();
     const repo = await call(() => WasmRepo.open(name));
-    return new Repo(repo, server);
+    return new Repo(repo, server, token);
   }
 
   /** Deletes the repository `name` and everything stored in it. */
@@ -106,6 +104,15 @@ export class Repo {
 
   get server() {
     return this.#server;
+  }
+
+  get token() {
+    return this.#token;
+  }
+
+  /** Replaces the bearer token (e.g. after signing in again). */
+  set token(token) {
+    this.#token = token;
   }
 
   /** A new document, with optional initial string fields. Not stored until `save`. */
@@ -131,28 +138,41 @@ export class Repo {
     return call(() => this.#repo.save(doc.wasm));
   }
 
-  /** Sends `doc` to the server; resolves with `{ heads, applied }` once the server committed it. */
-  async push(doc) {
-    return call(() => this.#repo.push(doc.wasm, this.#requireServer()));
+  /**
+   * One sync round for `doc`: sends its changes the server has not acknowledged, merges what
+   * the server has, stores the result. Resolves with the server's heads once it committed.
+   */
+  async sync(doc) {
+    const [server, token] = this.#remote();
+    return call(() => this.#repo.sync(doc.wasm, server, token));
   }
 
-  /** Fetches `id` from the server, merges it into the local copy, stores and returns it. */
+  /** The document `id` merged with the server's copy (fetched if not stored locally). */
   async pull(id) {
-    const doc = await call(() => this.#repo.pull(id, this.#requireServer()));
-    return new DocHandle(doc);
+    const [server, token] = this.#remote();
+    const local = await this.find(id);
+    const doc = local ?? new DocHandle(call0(() => this.#repo.emptyDocument(id)));
+    await call(() => this.#repo.sync(doc.wasm, server, token));
+    return doc;
   }
 
   /** Closes the IndexedDB connection. */
   close() {
-    try {
-      this.#repo.close();
-    } catch (e) {
-      throw wrap(e);
-    }
+    call0(() => this.#repo.close());
   }
 
-  #requireServer() {
+  #remote() {
     if (!this.#server) throw new CairnError('this repo was opened without a server URL', 'E_NO_SERVER');
-    return this.#server;
+    if (!this.#token) throw new CairnError('this repo has no token: sign in first', 'E_UNAUTHORIZED');
+    return [this.#server, this.#token];
+  }
+}
+
+/** Runs a synchronous wasm call, rethrowing its error as a CairnError. */
+function call0(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw wrap(e);
   }
 }

@@ -1,5 +1,6 @@
-// The walking-skeleton page: one document, edited locally, saved to IndexedDB and pushed to
-// the server; `?doc=<id>` opens a document from the server.
+// The walking-skeleton page: sign in as a local user (development mode), then one document,
+// edited locally, saved to IndexedDB and synced with the server; `?doc=<id>` opens a document
+// from the server.
 import { Repo } from '/pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +20,20 @@ function show() {
   if (doc) share.href = `${location.pathname}?doc=${encodeURIComponent(doc.id)}`;
 }
 
+/** Development sign-in: the server mints a token for a named local user. */
+async function signIn(user) {
+  const response = await fetch('/v1/dev/token', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw Object.assign(new Error(body.error?.message ?? 'sign-in failed'), { code: body.error?.code });
+  repo.token = body.token;
+  localStorage.setItem('cairn-demo-user', user);
+  $('signed-in').textContent = `signed in as ${user}`;
+}
+
 async function openFromServer(id) {
   status(`loading ${id}…`);
   try {
@@ -30,6 +45,16 @@ async function openFromServer(id) {
   }
   show();
 }
+
+$('sign-in').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    await signIn($('user').value.trim());
+    status('signed in', 'ok');
+  } catch (e) {
+    status(`${e.code ?? 'E_SIGN_IN'}: ${e.message}`, 'error');
+  }
+});
 
 $('create').addEventListener('click', async () => {
   doc = repo.create();
@@ -51,8 +76,9 @@ $('edit').addEventListener('submit', async (event) => {
     await repo.save(doc);
     show();
     status('saved locally; syncing…');
-    const ack = await repo.push(doc);
-    status(`synced: server committed ${ack.applied} new change(s)`, 'ok');
+    await repo.sync(doc);
+    show();
+    status('synced: the server has committed this document', 'ok');
   } catch (e) {
     status(`${e.code}: ${e.message}`, 'error');
   }
@@ -60,6 +86,9 @@ $('edit').addEventListener('submit', async (event) => {
 
 try {
   repo = await Repo.open({ name: 'cairn-demo', server: location.origin });
+  const user = localStorage.getItem('cairn-demo-user') ?? $('user').value;
+  $('user').value = user;
+  await signIn(user);
   const id = new URLSearchParams(location.search).get('doc');
   if (id) {
     await openFromServer(id);

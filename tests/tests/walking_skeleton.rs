@@ -1,6 +1,7 @@
-//! The walking skeleton end to end: page A (one browser context) edits a document, saves it
-//! to IndexedDB and pushes it to the server (real binary, real PostgreSQL); page B, in a
-//! fresh context with its own empty IndexedDB, opens it from the server and sees the edit.
+//! The walking skeleton end to end: page A (one browser context) signs in as alice, edits a
+//! document, saves it to IndexedDB and syncs it with the server (real binary, real
+//! PostgreSQL); page B, in a fresh context with its own empty IndexedDB, signs in as alice,
+//! opens it from the server and sees the edit.
 //! Screenshots are saved under target/test-artifacts/walking-skeleton/.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -63,6 +64,7 @@ async fn edit_in_one_browser_is_seen_in_a_fresh_one() {
             &root.join("www").display().to_string(),
             "--pkg-dir",
             &root.join("pkg").display().to_string(),
+            "--dev-auth",
         ],
         artifacts.join("server.log"),
     );
@@ -86,7 +88,19 @@ async fn edit_in_one_browser_is_seen_in_a_fresh_one() {
     )
     .unwrap();
     let id = result["id"].as_str().unwrap();
-    let bytes = reqwest::get(format!("{}v1/docs/{id}", server.url))
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}v1/dev/token", server.url))
+        .json(&serde_json::json!({ "user": "alice" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bytes = reqwest::Client::new()
+        .get(format!("{}v1/docs/{id}", server.url))
+        .bearer_auth(token["token"].as_str().unwrap())
+        .send()
         .await
         .unwrap()
         .error_for_status()

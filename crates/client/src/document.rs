@@ -1,9 +1,12 @@
-//! `Document`: one Automerge document with its Cairn id. For now a flat map of string keys
-//! to string values; richer editing comes with the SDK.
+//! `Document`: one Automerge document with its Cairn id and the heads the server has
+//! acknowledged (`synced`). For now a flat map of string keys to string values; richer editing
+//! comes with the SDK.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
-use cairn_core::{ChangeHash, DocumentId};
+use cairn_core::protocol::{DocRequest, DocResponse, Entry};
+use cairn_core::sync::{from_automerge, to_automerge};
+use cairn_core::{ChangeHash, DocumentId, OpId};
 
 use crate::ClientError;
 
@@ -12,24 +15,35 @@ use crate::ClientError;
 pub struct Document {
     id: DocumentId,
     doc: AutoCommit,
+    /// The server's heads after the last successful sync (empty: never synced).
+    synced: Vec<ChangeHash>,
 }
 
 impl Document {
     /// A new, empty document with a fresh random id.
     pub fn new() -> Self {
         let id = DocumentId::from_random_bytes(*uuid::Uuid::new_v4().as_bytes());
-        Self::from_parts(id, AutoCommit::new())
+        Self::empty(id)
     }
 
-    pub(crate) fn from_parts(id: DocumentId, doc: AutoCommit) -> Self {
-        Self { id, doc }
+    /// An empty document with a known id (e.g. one to fetch from the server).
+    pub fn empty(id: DocumentId) -> Self {
+        Self {
+            id,
+            doc: AutoCommit::new(),
+            synced: Vec::new(),
+        }
     }
 
     /// Loads saved Automerge bytes.
-    pub(crate) fn load(id: DocumentId, bytes: &[u8]) -> Result<Self, ClientError> {
+    pub(crate) fn load(
+        id: DocumentId,
+        bytes: &[u8],
+        synced: Vec<ChangeHash>,
+    ) -> Result<Self, ClientError> {
         let doc = AutoCommit::load(bytes)
             .map_err(|e| ClientError::Storage(format!("document {id} is unreadable: {e}")))?;
-        Ok(Self::from_parts(id, doc))
+        Ok(Self { id, doc, synced })
     }
 
     pub fn id(&self) -> DocumentId {
@@ -61,11 +75,12 @@ impl Document {
 
     /// The document's current heads.
     pub fn heads(&mut self) -> Vec<ChangeHash> {
-        self.doc
-            .get_heads()
-            .into_iter()
-            .map(|h| ChangeHash::from(h.0))
-            .collect()
+        from_automerge(&self.doc.get_heads())
+    }
+
+    /// The heads the server acknowledged last.
+    pub fn synced(&self) -> &[ChangeHash] {
+        &self.synced
     }
 
     /// The whole document as compact Automerge bytes (commits pending edits first).
@@ -73,14 +88,36 @@ impl Document {
         self.doc.save()
     }
 
-    /// Merges saved Automerge bytes (from the server or another replica) into this document.
-    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        let mut other = AutoCommit::load(bytes)
-            .map_err(|e| ClientError::Protocol(format!("not an Automerge document: {e}")))?;
-        self.doc
-            .merge(&mut other)
-            .map(|_| ())
-            .map_err(|e| ClientError::Protocol(e.to_string()))
+    /// A sync request entry for this document: every change the server has not acknowledged
+    /// (as operation `op`), and the current heads.
+    pub fn sync_request(&mut self, op: OpId) -> DocRequest {
+        let changes: Vec<Vec<u8>> = self
+            .doc
+            .get_changes(&to_automerge(&self.synced))
+            .iter()
+            .map(|c| c.raw_bytes().to_vec())
+            .collect();
+        let entries = if changes.is_empty() {
+            Vec::new()
+        } else {
+            vec![Entry { op, changes }]
+        };
+        DocRequest {
+            document: self.id,
+            heads: self.heads(),
+            entries,
+        }
+    }
+
+    /// Applies the server's answer: merges what we lacked, remembers the server's heads.
+    pub fn apply_response(&mut self, response: &DocResponse) -> Result<(), ClientError> {
+        if !response.data.is_empty() {
+            self.doc
+                .load_incremental(&response.data)
+                .map_err(|e| ClientError::Protocol(format!("bad data from the server: {e}")))?;
+        }
+        self.synced.clone_from(&response.heads);
+        Ok(())
     }
 }
 

@@ -1,14 +1,16 @@
 //! The `#[wasm_bindgen]` exports, kept thin: argument parsing, promises, and errors as JS
 //! `Error`s with a `code`. The idiomatic API is the wrapper in `pkg/index.js`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use cairn_core::DocumentId;
+use cairn_core::protocol::SyncRequest;
 use js_sys::{Array, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::repo::push_bytes;
+use crate::repo::{Remote, new_op_id, send_sync};
 use crate::{ClientError, Document, Repo};
 
 fn parse_id(id: &str) -> Result<DocumentId, ClientError> {
@@ -58,9 +60,13 @@ impl WasmRepo {
     }
 
     pub fn create(&self) -> WasmDocument {
-        WasmDocument {
-            inner: self.inner.create(),
-        }
+        WasmDocument::wrap(self.inner.create())
+    }
+
+    /// An empty document with a known id, e.g. to fetch from the server.
+    #[wasm_bindgen(js_name = emptyDocument)]
+    pub fn empty_document(&self, id: &str) -> Result<WasmDocument, JsValue> {
+        Ok(WasmDocument::wrap(Document::empty(parse_id(id)?)))
     }
 
     /// `find(id): Promise<WasmDocument | undefined>`
@@ -68,7 +74,7 @@ impl WasmRepo {
         let repo = self.inner.clone();
         promise(async move {
             let found = repo.find(&parse_id(&id)?).await?;
-            Ok(found.map_or(JsValue::UNDEFINED, |d| WasmDocument { inner: d }.into()))
+            Ok(found.map_or(JsValue::UNDEFINED, |d| WasmDocument::wrap(d).into()))
         })
     }
 
@@ -86,45 +92,43 @@ impl WasmRepo {
     }
 
     /// `save(doc): Promise<void>`, resolved once committed to IndexedDB.
-    pub fn save(&self, doc: &mut WasmDocument) -> Promise {
+    pub fn save(&self, doc: &WasmDocument) -> Promise {
         let repo = self.inner.clone();
-        let id = doc.inner.id();
-        let bytes = doc.inner.save();
+        let (id, bytes, synced) = {
+            let mut d = doc.inner.borrow_mut();
+            (d.id(), d.save(), d.synced().to_vec())
+        };
         promise(async move {
-            repo.save_bytes(&id, &bytes).await?;
+            repo.save_bytes(&id, &bytes, &synced).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
-    /// `push(doc, server): Promise<{ heads: string[], applied: number }>`
-    pub fn push(&self, doc: &mut WasmDocument, server: String) -> Promise {
-        let id = doc.inner.id();
-        let bytes = doc.inner.save();
+    /// `sync(doc, server, token): Promise<string[]>`: one sync round; merges into `doc`,
+    /// stores it, and resolves with the server's heads.
+    pub fn sync(&self, doc: &WasmDocument, server: String, token: String) -> Promise {
+        let repo = self.inner.clone();
+        let cell = doc.inner.clone();
+        let request = SyncRequest {
+            request: 1,
+            documents: vec![cell.borrow_mut().sync_request(new_op_id())],
+        };
         promise(async move {
-            let ack = push_bytes(id, bytes, &server).await?;
-            let result = Object::new();
-            let heads: Array = ack
-                .heads
+            let response = send_sync(&Remote { server, token }, request).await?;
+            let (id, bytes, synced) = {
+                let mut d = cell.borrow_mut();
+                let id = d.id();
+                for r in response.documents.iter().filter(|r| r.document == id) {
+                    d.apply_response(r)?;
+                }
+                (d.id(), d.save(), d.synced().to_vec())
+            };
+            repo.save_bytes(&id, &bytes, &synced).await?;
+            Ok(synced
                 .iter()
                 .map(|h| JsValue::from_str(&h.to_string()))
-                .collect();
-            let _ = Reflect::set(&result, &"heads".into(), &heads);
-            // Counts of changes stay far below 2^53.
-            let _ = Reflect::set(
-                &result,
-                &"applied".into(),
-                &JsValue::from(ack.applied as f64),
-            );
-            Ok(result.into())
-        })
-    }
-
-    /// `pull(id, server): Promise<WasmDocument>`
-    pub fn pull(&self, id: String, server: String) -> Promise {
-        let repo = self.inner.clone();
-        promise(async move {
-            let doc = repo.pull(&parse_id(&id)?, &server).await?;
-            Ok(WasmDocument { inner: doc }.into())
+                .collect::<Array>()
+                .into())
         })
     }
 
@@ -140,47 +144,61 @@ impl WasmRepo {
     }
 }
 
-/// A document (JS: `WasmDocument`).
+/// A document (JS: `WasmDocument`). Shared with in-flight syncs, which merge into it.
 #[wasm_bindgen(js_name = WasmDocument)]
 #[derive(Debug)]
 pub struct WasmDocument {
-    inner: Document,
+    inner: Rc<RefCell<Document>>,
+}
+
+impl WasmDocument {
+    fn wrap(doc: Document) -> Self {
+        Self {
+            inner: Rc::new(RefCell::new(doc)),
+        }
+    }
 }
 
 #[wasm_bindgen(js_class = WasmDocument)]
 impl WasmDocument {
     #[wasm_bindgen(getter)]
     pub fn id(&self) -> String {
-        self.inner.id().to_string()
+        self.inner.borrow().id().to_string()
     }
 
     #[wasm_bindgen(getter)]
     pub fn url(&self) -> String {
-        self.inner.id().to_url()
+        self.inner.borrow().id().to_url()
     }
 
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), JsValue> {
-        Ok(self.inner.set(key, value)?)
+    pub fn set(&self, key: &str, value: &str) -> Result<(), JsValue> {
+        Ok(self.inner.borrow_mut().set(key, value)?)
     }
 
     pub fn get(&self, key: &str) -> Option<String> {
-        self.inner.get(key)
+        self.inner.borrow().get(key)
     }
 
     pub fn keys(&self) -> Vec<String> {
-        self.inner.keys()
+        self.inner.borrow().keys()
     }
 
-    pub fn heads(&mut self) -> Vec<String> {
-        self.inner.heads().iter().map(ToString::to_string).collect()
+    pub fn heads(&self) -> Vec<String> {
+        self.inner
+            .borrow_mut()
+            .heads()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// The document as a plain object of its top-level string fields.
     #[wasm_bindgen(js_name = toJSON)]
     pub fn to_json(&self) -> JsValue {
+        let doc = self.inner.borrow();
         let out = Object::new();
-        for key in self.inner.keys() {
-            if let Some(value) = self.inner.get(&key) {
+        for key in doc.keys() {
+            if let Some(value) = doc.get(&key) {
                 let _ = Reflect::set(&out, &JsValue::from_str(&key), &JsValue::from_str(&value));
             }
         }

@@ -15,4 +15,4 @@ mod storage;
 
 pub use document::Document;
 pub use error::ClientError;
-pub use repo::{PushAck, Repo};
+pub use repo::{Remote, Repo};

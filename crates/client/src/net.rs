@@ -38,21 +38,28 @@ impl Reply {
     }
 }
 
-/// Sends one request; a failure to reach the server is [`ClientError::Offline`].
+/// Sends one request with an optional bearer token; a failure to reach the server is
+/// [`ClientError::Offline`].
 pub(crate) async fn send(
     method: &str,
     url: &str,
+    token: Option<&str>,
     body: Option<(&str, &[u8])>,
 ) -> Result<Reply, ClientError> {
     let js = |e: JsValue| ClientError::Offline(format!("{e:?}"));
     let init = RequestInit::new();
     init.set_method(method);
+    let headers = Headers::new().map_err(js)?;
+    if let Some(token) = token {
+        headers
+            .set("authorization", &format!("Bearer {token}"))
+            .map_err(js)?;
+    }
     if let Some((content_type, bytes)) = body {
-        let headers = Headers::new().map_err(js)?;
         headers.set("content-type", content_type).map_err(js)?;
-        init.set_headers(&headers);
         init.set_body(&Uint8Array::from(bytes).into());
     }
+    init.set_headers(&headers);
     let request = Request::new_with_str_and_init(url, &init)
         .map_err(|e| ClientError::InvalidArgument(format!("bad server URL {url}: {e:?}")))?;
     let global = js_sys::global();

@@ -1,22 +1,20 @@
-//! `Repo`: a named collection of documents stored in IndexedDB, which can push documents to
-//! and pull them from a Cairn server.
+//! `Repo`: a named collection of documents stored in IndexedDB, synced with a Cairn server
+//! through `POST /v1/sync`.
 
-use cairn_core::{ChangeHash, DocumentId, Message};
+use cairn_core::protocol::{MEDIA_TYPE, SyncRequest, SyncResponse};
+use cairn_core::{DocumentId, Message, OpId};
 use rexie::Rexie;
 
 use crate::net;
 use crate::{ClientError, Document, storage};
 
-/// The media type of protocol frames (as the server expects).
-const PROTOCOL_MEDIA_TYPE: &str = "application/vnd.cairn.v1";
-
-/// The server's acknowledgement of a push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushAck {
-    /// The server's heads for the document after the merge.
-    pub heads: Vec<ChangeHash>,
-    /// How many changes were new to the server.
-    pub applied: u64,
+/// Where and as whom to sync.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Base URL, e.g. `https://example.com`.
+    pub server: String,
+    /// Bearer token (JWT).
+    pub token: String,
 }
 
 /// An open repository.
@@ -51,8 +49,8 @@ impl Repo {
 
     /// The stored document `id`, if any.
     pub async fn find(&self, id: &DocumentId) -> Result<Option<Document>, ClientError> {
-        match storage::get_snapshot(&self.db, id).await? {
-            Some(bytes) => Document::load(*id, &bytes).map(Some),
+        match storage::get_document(&self.db, id).await? {
+            Some(record) => Document::load(*id, &record.snapshot, record.synced).map(Some),
             None => Ok(None),
         }
     }
@@ -71,38 +69,33 @@ impl Repo {
 
     /// Stores `doc`; resolves once IndexedDB has committed it.
     pub async fn save(&self, doc: &mut Document) -> Result<(), ClientError> {
-        self.save_bytes(&doc.id(), &doc.save()).await
+        let bytes = doc.save();
+        self.save_bytes(&doc.id(), &bytes, doc.synced()).await
     }
 
-    /// Stores saved Automerge bytes for `id`.
-    pub async fn save_bytes(&self, id: &DocumentId, bytes: &[u8]) -> Result<(), ClientError> {
-        storage::put_snapshot(&self.db, id, bytes).await
+    /// Stores saved bytes and acknowledged heads for `id`.
+    pub async fn save_bytes(
+        &self,
+        id: &DocumentId,
+        bytes: &[u8],
+        synced: &[cairn_core::ChangeHash],
+    ) -> Result<(), ClientError> {
+        storage::put_document(&self.db, id, bytes, synced).await
     }
 
-    /// Sends `doc` to the server at `server` and waits for its acknowledgement, which the
-    /// server gives only after committing.
-    pub async fn push(&self, doc: &mut Document, server: &str) -> Result<PushAck, ClientError> {
-        push_bytes(doc.id(), doc.save(), server).await
-    }
-
-    /// Fetches `id` from the server, merges it into the local copy (if any), stores the
-    /// result and returns it.
-    pub async fn pull(&self, id: &DocumentId, server: &str) -> Result<Document, ClientError> {
-        let url = format!("{}/v1/docs/{id}", server.trim_end_matches('/'));
-        let reply = net::send("GET", &url, None).await?;
-        if reply.status == 404 {
-            return Err(ClientError::NotFound(id.to_string()));
-        }
-        if reply.status != 200 {
-            return Err(reply.into_error());
-        }
-        let mut doc = match self.find(id).await? {
-            Some(local) => local,
-            None => Document::from_parts(*id, automerge::AutoCommit::new()),
+    /// One sync round for `doc`: sends what the server has not acknowledged, merges what the
+    /// server has that `doc` lacks, and stores the result.
+    pub async fn sync(&self, doc: &mut Document, remote: &Remote) -> Result<(), ClientError> {
+        let request = SyncRequest {
+            request: 1,
+            documents: vec![doc.sync_request(new_op_id())],
         };
-        doc.merge_bytes(&reply.body)?;
-        self.save(&mut doc).await?;
-        Ok(doc)
+        let response = send_sync(remote, request).await?;
+        let id = doc.id();
+        for d in response.documents.iter().filter(|d| d.document == id) {
+            doc.apply_response(d)?;
+        }
+        self.save(doc).await
     }
 
     /// Closes the IndexedDB connection.
@@ -111,26 +104,29 @@ impl Repo {
     }
 }
 
-/// Pushes saved Automerge bytes for `document` to `server`.
-pub async fn push_bytes(
-    document: DocumentId,
-    data: Vec<u8>,
-    server: &str,
-) -> Result<PushAck, ClientError> {
-    let url = format!("{}/v1/push", server.trim_end_matches('/'));
-    let frame = Message::Push { document, data }.encode();
-    let reply = net::send("POST", &url, Some((PROTOCOL_MEDIA_TYPE, &frame))).await?;
+/// A fresh operation id.
+pub fn new_op_id() -> OpId {
+    OpId::from_bytes(*uuid::Uuid::new_v4().as_bytes())
+}
+
+/// `POST /v1/sync` with `request`.
+pub async fn send_sync(remote: &Remote, request: SyncRequest) -> Result<SyncResponse, ClientError> {
+    let url = format!("{}/v1/sync", remote.server.trim_end_matches('/'));
+    let frame = Message::SyncRequest(request).encode();
+    let reply = net::send(
+        "POST",
+        &url,
+        Some(&remote.token),
+        Some((MEDIA_TYPE, &frame)),
+    )
+    .await?;
     if reply.status != 200 {
         return Err(reply.into_error());
     }
     match Message::decode(&reply.body).map_err(|e| ClientError::Protocol(e.to_string()))? {
-        Message::Ack {
-            document: acked,
-            heads,
-            applied,
-        } if acked == document => Ok(PushAck { heads, applied }),
+        Message::SyncResponse(response) => Ok(response),
         other => Err(ClientError::Protocol(format!(
-            "expected an ack for {document}, got {other:?}"
+            "expected a sync response, got {other:?}"
         ))),
     }
 }

@@ -1,13 +1,13 @@
 //! The IndexedDB layout (schema version 1), through rexie.
 //!
-//! - `documents`: `{ id: string, snapshot: Uint8Array }`, key path `id`, one record per
-//!   document holding its saved Automerge bytes.
+//! - `documents`: `{ id: string, snapshot: Uint8Array, synced: string[] }`, key path `id`, one
+//!   record per document: its saved Automerge bytes and the heads the server acknowledged.
 //!
 //! Later schema versions add stores (outbox, sync state, metadata); a version bump must keep
 //! every existing store listed here, or idb deletes it on upgrade.
 
-use cairn_core::DocumentId;
-use js_sys::{Object, Reflect, Uint8Array};
+use cairn_core::{ChangeHash, DocumentId};
+use js_sys::{Array, Object, Reflect, Uint8Array};
 use rexie::{ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -33,26 +33,38 @@ pub(crate) async fn delete(name: &str) -> Result<(), ClientError> {
     Ok(Rexie::delete(&database_name(name)).await?)
 }
 
-/// Writes a document's snapshot; resolves once the transaction has committed.
-pub(crate) async fn put_snapshot(
+/// A stored document: its saved bytes and acknowledged heads.
+pub(crate) struct Record {
+    pub snapshot: Vec<u8>,
+    pub synced: Vec<ChangeHash>,
+}
+
+/// Writes a document's record; resolves once the transaction has committed.
+pub(crate) async fn put_document(
     db: &Rexie,
     id: &DocumentId,
     snapshot: &[u8],
+    synced: &[ChangeHash],
 ) -> Result<(), ClientError> {
     let record = Object::new();
     set(&record, "id", &JsValue::from_str(&id.to_string()))?;
     set(&record, "snapshot", &Uint8Array::from(snapshot).into())?;
+    let heads: Array = synced
+        .iter()
+        .map(|h| JsValue::from_str(&h.to_string()))
+        .collect();
+    set(&record, "synced", &heads.into())?;
     let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadWrite)?;
     tx.store(DOCUMENTS)?.put(&record, None).await?;
     tx.done().await?;
     Ok(())
 }
 
-/// A document's snapshot, if it is stored.
-pub(crate) async fn get_snapshot(
+/// A document's record, if it is stored.
+pub(crate) async fn get_document(
     db: &Rexie,
     id: &DocumentId,
-) -> Result<Option<Vec<u8>>, ClientError> {
+) -> Result<Option<Record>, ClientError> {
     let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
     let record = tx
         .store(DOCUMENTS)?
@@ -62,11 +74,22 @@ pub(crate) async fn get_snapshot(
     let Some(record) = record else {
         return Ok(None);
     };
-    let snapshot = Reflect::get(&record, &JsValue::from_str("snapshot"))
-        .ok()
+    let field = |key: &str| Reflect::get(&record, &JsValue::from_str(key)).ok();
+    let snapshot = field("snapshot")
         .and_then(|v| v.dyn_into::<Uint8Array>().ok())
         .ok_or_else(|| ClientError::Storage(format!("record for {id} has no snapshot")))?;
-    Ok(Some(snapshot.to_vec()))
+    let synced = field("synced")
+        .and_then(|v| v.dyn_into::<Array>().ok())
+        .map(|a| {
+            a.iter()
+                .filter_map(|h| h.as_string()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(Record {
+        snapshot: snapshot.to_vec(),
+        synced,
+    }))
 }
 
 /// The ids of every stored document.

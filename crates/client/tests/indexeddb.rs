@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use cairn_client::{ClientError, Repo};
+use cairn_client::{ClientError, Remote, Repo};
 use cairn_core::DocumentId;
 use wasm_bindgen_test::*;
 
@@ -72,7 +72,11 @@ async fn unreachable_server_is_reported_as_offline() {
     let mut doc = repo.create();
     doc.set("k", "v").unwrap();
     // Port 9 on loopback (discard) is closed here: the fetch fails at the network level.
-    let err = repo.push(&mut doc, "http://127.0.0.1:9").await.unwrap_err();
+    let remote = Remote {
+        server: "http://127.0.0.1:9".into(),
+        token: "t".into(),
+    };
+    let err = repo.sync(&mut doc, &remote).await.unwrap_err();
     assert!(matches!(err, ClientError::Offline(_)), "{err:?}");
     assert_eq!(err.code(), "E_OFFLINE");
     repo.close();
