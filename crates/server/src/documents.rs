@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use automerge::Change;
 use cairn_core::protocol::{DocResponse, SyncRequest, SyncResponse};
-use cairn_core::sync::from_automerge;
 use cairn_core::sync::server::{self, ApplyError, Limits, RequestError};
 use cairn_core::{ChangeHash, DocumentId};
 
@@ -181,14 +180,15 @@ impl Documents {
         })
     }
 
-    /// What `user`, who has `their_heads` of `document`, lacks: the server's heads and the
-    /// data for `load_incremental` (empty when nothing). Needs read access.
+    /// What `user`, who has `their_heads` of `document`, lacks, cut to about `budget` bytes
+    /// (see [`server::missing_within`]). Needs read access.
     pub async fn missing(
         &self,
         user: &str,
         document: &DocumentId,
         their_heads: &[ChangeHash],
-    ) -> Result<(Vec<ChangeHash>, Vec<u8>), DocumentError> {
+        budget: usize,
+    ) -> Result<server::Missing, DocumentError> {
         if self.store.role(document, user).await?.is_none() {
             return Err(DocumentError::Forbidden(vec![*document]));
         }
@@ -198,10 +198,7 @@ impl Documents {
             self.cache.evict(document);
             return Err(e.into());
         }
-        Ok((
-            from_automerge(&cached.doc.get_heads()),
-            server::missing_for(&cached.doc, their_heads),
-        ))
+        Ok(server::missing_within(&cached.doc, their_heads, budget))
     }
 
     /// The owner and members of `document`; only its owner may see them.

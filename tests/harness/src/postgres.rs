@@ -5,6 +5,9 @@
 //! system's PostgreSQL binaries: `initdb` into a temp dir, listening only on a unix socket in
 //! that dir (no port to collide on), `fsync=off` for speed. It is stopped and removed when the
 //! test process exits. Each test gets its own fresh database from [`fresh_database`].
+//!
+//! Durability tests and benchmarks use [`durable`] instead: a separate cluster with `fsync`
+//! and `synchronous_commit` on, as in production (never `DATABASE_URL`'s server).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,17 +26,41 @@ const INSTALL_HINT: &str = "PostgreSQL server binaries are needed (initdb, pg_ct
 #[derive(Debug)]
 pub struct Postgres {
     /// URL of the `postgres` maintenance database (superuser).
-    admin_url: String,
+    pub admin_url: String,
+    /// The unix socket directory and binaries of a cluster started here (`None` for
+    /// `DATABASE_URL`'s server).
+    pub local: Option<Local>,
+}
+
+/// A cluster this process started.
+#[derive(Debug, Clone)]
+pub struct Local {
+    pub socket_dir: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+fn start_or_panic(durable: bool) -> Postgres {
+    start_cluster(durable)
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}\n{INSTALL_HINT}"))
 }
 
 /// The shared server of this test process, started on first use.
 pub fn shared() -> &'static Postgres {
     static SERVER: OnceLock<Postgres> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Postgres { admin_url: url },
-        _ => start_cluster()
-            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}\n{INSTALL_HINT}")),
+        Ok(url) if !url.is_empty() => Postgres {
+            admin_url: url,
+            local: None,
+        },
+        _ => start_or_panic(false),
     })
+}
+
+/// A cluster with production durability settings (`fsync`, `synchronous_commit` on), for
+/// crash tests and benchmarks. Started on first use; always local.
+pub fn durable() -> &'static Postgres {
+    static SERVER: OnceLock<Postgres> = OnceLock::new();
+    SERVER.get_or_init(|| start_or_panic(true))
 }
 
 /// A new, empty database on the shared server; returns its URL.
@@ -77,9 +104,9 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-fn start_cluster() -> Result<Postgres, String> {
+fn start_cluster(durable: bool) -> Result<Postgres, String> {
     let bin = find_bin_dir()?;
-    let dir = crate::temp_dir("cairn-pg");
+    let dir = crate::temp_dir(if durable { "cairn-pgd" } else { "cairn-pg" });
     let data = dir.join("data");
     let as_root = is_root();
     if as_root {
@@ -106,8 +133,13 @@ fn start_cluster() -> Result<Postgres, String> {
         "UTF8",
         "--locale=C",
     ]))?;
+    let speed = if durable {
+        ""
+    } else {
+        " -c fsync=off -c synchronous_commit=off"
+    };
     let options = format!(
-        "-k {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_connections=300",
+        "-k {} -c listen_addresses='' -c max_connections=300{speed}",
         dir.display()
     );
     run(pg("pg_ctl")
@@ -139,6 +171,10 @@ fn start_cluster() -> Result<Postgres, String> {
             "postgres://postgres@localhost/postgres?host={}",
             dir.display()
         ),
+        local: Some(Local {
+            socket_dir: dir,
+            bin_dir: bin,
+        }),
     })
 }
 

@@ -174,25 +174,79 @@ pub fn apply(doc: &mut Automerge, work: &DocWork) -> Result<Applied, ApplyError>
 /// What someone with `their_heads` lacks of `doc`, for `load_incremental`: nothing, the
 /// changes they lack, or the whole saved document when they know none of its changes.
 pub fn missing_for(doc: &Automerge, their_heads: &[ChangeHash]) -> Vec<u8> {
+    missing_within(doc, their_heads, usize::MAX).data
+}
+
+/// Part of what someone lacks, at most about `budget` bytes (at least one change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// Bytes for `load_incremental`.
+    pub data: Vec<u8>,
+    /// Their heads once `data` is applied.
+    pub heads: Vec<ChangeHash>,
+    /// Whether `data` is everything they lacked.
+    pub complete: bool,
+}
+
+/// Like [`missing_for`], but cut to about `budget` bytes so a large backlog can go out in
+/// several messages. Changes come in causal order, so every cut leaves the receiver with a
+/// consistent document; call again with the returned heads for the rest.
+pub fn missing_within(doc: &Automerge, their_heads: &[ChangeHash], budget: usize) -> Missing {
     let theirs = to_automerge(their_heads);
     let unknown: HashSet<_> = doc.get_missing_deps(&theirs).into_iter().collect();
     let known: Vec<_> = theirs
         .into_iter()
         .filter(|h| !unknown.contains(h))
         .collect();
+    let all_heads = from_automerge(&doc.get_heads());
     if known.is_empty() {
-        if doc.get_heads().is_empty() {
-            return Vec::new();
+        if all_heads.is_empty() {
+            return Missing {
+                data: Vec::new(),
+                heads: Vec::new(),
+                complete: true,
+            };
         }
-        return doc.save_with_options(automerge::SaveOptions {
+        let saved = doc.save_with_options(automerge::SaveOptions {
             retain_orphans: true,
             ..Default::default()
         });
+        if saved.len() <= budget {
+            return Missing {
+                data: saved,
+                heads: all_heads,
+                complete: true,
+            };
+        }
     }
-    doc.get_changes(&known)
-        .iter()
-        .flat_map(|c| c.raw_bytes().to_vec())
-        .collect()
+    let changes = doc.get_changes(&known);
+    let mut data = Vec::new();
+    let mut heads: HashSet<automerge::ChangeHash> = known.into_iter().collect();
+    let mut taken = 0;
+    for change in &changes {
+        if taken > 0 && data.len() + change.raw_bytes().len() > budget {
+            break;
+        }
+        data.extend_from_slice(change.raw_bytes());
+        change.deps().iter().for_each(|d| {
+            heads.remove(d);
+        });
+        heads.insert(change.hash());
+        taken += 1;
+    }
+    let complete = taken == changes.len();
+    let heads = if complete {
+        all_heads
+    } else {
+        let mut heads: Vec<_> = heads.into_iter().collect();
+        heads.sort_unstable();
+        from_automerge(&heads)
+    };
+    Missing {
+        data,
+        heads,
+        complete,
+    }
 }
 
 /// The answer for one document, once its changes are committed.

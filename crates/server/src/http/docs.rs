@@ -24,8 +24,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, Error> {
     let document = parse(&id)?;
-    let (heads, data) = state.documents.missing(&user, &document, &[]).await?;
-    let heads: Vec<String> = heads.iter().map(ToString::to_string).collect();
+    let missing = state
+        .documents
+        .missing(&user, &document, &[], usize::MAX)
+        .await?;
+    let heads: Vec<String> = missing.heads.iter().map(ToString::to_string).collect();
     Ok((
         StatusCode::OK,
         [
@@ -35,7 +38,7 @@ pub async fn get(
                 heads.join(","),
             ),
         ],
-        data,
+        missing.data,
     ))
 }
 

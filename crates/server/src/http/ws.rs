@@ -28,6 +28,10 @@ use crate::hub::Mailbox;
 /// How long a new connection may take to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// About how many bytes of changes one push carries; a larger backlog goes out in several
+/// pushes, interleaved with the connection's other work.
+const PUSH_BUDGET: usize = 1024 * 1024;
+
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let max = state.limits.max_body_bytes;
     ws.max_message_size(max)
@@ -197,28 +201,31 @@ impl Connection {
         }
     }
 
-    /// What a mark on `document` leads to: the changes the client lacks, if any.
+    /// What a mark on `document` leads to: (part of) the changes the client lacks, if any.
     async fn push(&mut self, document: DocumentId) -> Vec<Message> {
         let Some(heads) = self.following.get(&document) else {
             return Vec::new();
         };
-        match self
-            .state
-            .documents
-            .missing(&self.user, &document, heads)
+        let budget = PUSH_BUDGET.min(self.state.limits.max_body_bytes / 2);
+        let documents = &self.state.documents;
+        match documents
+            .missing(&self.user, &document, heads, budget)
             .await
         {
-            Ok((heads, data)) => {
-                self.following.insert(document, heads.clone());
-                if data.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![Message::Changes(DocChanges {
-                        document,
-                        heads,
-                        data,
-                    })]
+            Ok(missing) => {
+                self.following.insert(document, missing.heads.clone());
+                if !missing.complete {
+                    self.mailbox.mark(document); // the rest goes in the next push
                 }
+                if missing.data.is_empty() {
+                    return Vec::new();
+                }
+                let (heads, data) = (missing.heads, missing.data);
+                vec![Message::Changes(DocChanges {
+                    document,
+                    heads,
+                    data,
+                })]
             }
             Err(e) => {
                 let e: Error = e.into();

@@ -136,3 +136,29 @@ fn bad_requests_are_refused_whole() {
         "E_INVALID_CHANGE"
     );
 }
+
+#[test]
+fn a_large_backlog_goes_out_in_consistent_pieces() {
+    let mut source = edits(20);
+    let server = Automerge::load(&source.save()).unwrap();
+    let mut receiver = AutoCommit::new();
+    let mut heads: Vec<ChangeHash> = Vec::new();
+    let mut pieces = 0;
+    loop {
+        // A budget smaller than two changes: one change per piece.
+        let missing = missing_within(&server, &heads, 1);
+        receiver.load_incremental(&missing.data).unwrap();
+        assert_eq!(
+            from_automerge(&receiver.get_heads()),
+            missing.heads,
+            "heads after piece {pieces}"
+        );
+        heads = missing.heads;
+        pieces += 1;
+        if missing.complete {
+            break;
+        }
+    }
+    assert_eq!(pieces, 20);
+    assert_eq!(receiver.get_heads(), source.get_heads());
+}

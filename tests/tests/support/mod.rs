@@ -1,0 +1,200 @@
+//! Shared by the end-to-end tests: the server process with a known JWT secret, tokens, an
+//! HTTP sync client and a WebSocket protocol client.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::Path;
+use std::time::Duration;
+
+use automerge::AutoCommit;
+use cairn_core::protocol::{DocHeads, DocRequest, Entry, SyncRequest, SyncResponse};
+use cairn_core::sync::from_automerge;
+use cairn_core::{ChangeHash, DocumentId, Message, OpId};
+use cairn_harness::server::ServerProcess;
+use cairn_harness::{artifacts_dir, temp_dir};
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub const SECRET: &str = "an end-to-end test secret, long enough for HS256";
+
+/// Starts the server binary on `database_url` with the test secret and `extra` flags.
+pub fn start_server(name: &str, database_url: &str, extra: &[&str]) -> ServerProcess {
+    let data_dir = temp_dir("cairn-e2e-data");
+    let mut args = vec!["--database-url", database_url, "--jwt-secret", SECRET];
+    let data = data_dir.display().to_string();
+    args.extend(["--data-dir", &data]);
+    args.extend(extra);
+    let log = artifacts_dir("server-logs").join(format!("{name}.log"));
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
+        &args,
+        log,
+    )
+}
+
+/// A valid token for `user`.
+pub fn token(user: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 3600;
+    let claims = serde_json::json!({ "sub": user, "exp": exp });
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+}
+
+pub fn op(n: u64) -> OpId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&n.to_le_bytes());
+    bytes[8] = 0xee;
+    OpId::from_bytes(bytes)
+}
+
+/// A request sending `doc`'s changes after `since` as one entry.
+pub fn push_since(
+    document: DocumentId,
+    doc: &mut AutoCommit,
+    since: &[automerge::ChangeHash],
+    op: OpId,
+) -> SyncRequest {
+    let changes = doc
+        .get_changes(since)
+        .iter()
+        .map(|c| c.raw_bytes().to_vec())
+        .collect();
+    SyncRequest {
+        request: 1,
+        documents: vec![DocRequest {
+            document,
+            heads: from_automerge(&doc.get_heads()),
+            entries: vec![Entry { op, changes }],
+        }],
+    }
+}
+
+/// `POST /v1/sync` as `user`; the response or the HTTP status.
+pub async fn http_sync(
+    base: &str,
+    user: &str,
+    request: SyncRequest,
+) -> Result<SyncResponse, reqwest::Error> {
+    let body = reqwest::Client::new()
+        .post(format!("{base}v1/sync"))
+        .bearer_auth(token(user))
+        .header("content-type", cairn_core::protocol::MEDIA_TYPE)
+        .body(Message::SyncRequest(request).encode())
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    match Message::decode(&body).expect("a frame") {
+        Message::SyncResponse(r) => Ok(r),
+        other => panic!("expected a sync response, got {other:?}"),
+    }
+}
+
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client speaking the protocol.
+pub struct WsClient {
+    stream: Stream,
+    /// Messages received while waiting for something else.
+    pending: std::collections::VecDeque<Message>,
+}
+
+impl WsClient {
+    /// Connects without authenticating.
+    pub async fn connect_raw(base: &str) -> Self {
+        let url = format!("{}v1/ws", base.replacen("http", "ws", 1));
+        // No Nagle delay on the client either (browsers disable it too).
+        let (stream, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+            .await
+            .expect("websocket connects");
+        Self {
+            stream,
+            pending: Default::default(),
+        }
+    }
+
+    /// Connects and authenticates as `user`; panics unless welcomed.
+    pub async fn connect(base: &str, user: &str) -> Self {
+        let mut client = Self::connect_raw(base).await;
+        client.send(Message::Auth { token: token(user) }).await;
+        match client.recv().await {
+            Some(Message::Welcome { user: u }) => assert_eq!(u, user),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+        client
+    }
+
+    pub async fn send(&mut self, message: Message) {
+        self.stream
+            .send(WsMessage::Binary(message.encode().into()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, frame: WsMessage) {
+        self.stream.send(frame).await.expect("send");
+    }
+
+    /// The next protocol message within 10 s; `None` if the connection closed.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.recv_within(Duration::from_secs(10))
+            .await
+            .expect("a message within 10 s")
+    }
+
+    /// The next message within `timeout`: `Err(())` on timeout, `Ok(None)` when closed.
+    pub async fn recv_within(&mut self, timeout: Duration) -> Result<Option<Message>, ()> {
+        if let Some(m) = self.pending.pop_front() {
+            return Ok(Some(m));
+        }
+        loop {
+            let frame = tokio::time::timeout(timeout, self.stream.next())
+                .await
+                .map_err(|_| ())?;
+            match frame {
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    return Ok(Some(Message::decode(&bytes).expect("valid frame")));
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return Ok(None),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits until the server has handled everything sent before: an empty sync round trip.
+    /// Messages that arrive meanwhile are kept for `recv`.
+    pub async fn barrier(&mut self) {
+        let id = u64::MAX;
+        self.send(Message::SyncRequest(SyncRequest {
+            request: id,
+            documents: vec![],
+        }))
+        .await;
+        let mut held = Vec::new();
+        loop {
+            match self
+                .recv_within(Duration::from_secs(10))
+                .await
+                .expect("barrier answered")
+            {
+                Some(Message::SyncResponse(r)) if r.request == id => break,
+                Some(other) => held.push(other),
+                None => panic!("connection closed during a barrier"),
+            }
+        }
+        self.pending.extend(held);
+    }
+
+    pub async fn subscribe(&mut self, docs: &[(DocumentId, Vec<ChangeHash>)]) {
+        let docs = docs
+            .iter()
+            .map(|(document, heads)| DocHeads {
+                document: *document,
+                heads: heads.clone(),
+            })
+            .collect();
+        self.send(Message::Subscribe(docs)).await;
+    }
+}
