@@ -192,13 +192,21 @@ pub struct Missing {
 /// several messages. Changes come in causal order, so every cut leaves the receiver with a
 /// consistent document; call again with the returned heads for the rest.
 pub fn missing_within(doc: &Automerge, their_heads: &[ChangeHash], budget: usize) -> Missing {
+    let all_heads = from_automerge(&doc.get_heads());
+    // The common case, answered without walking the history: they have all our heads.
+    if all_heads.iter().all(|h| their_heads.contains(h)) {
+        return Missing {
+            data: Vec::new(),
+            heads: all_heads,
+            complete: true,
+        };
+    }
     let theirs = to_automerge(their_heads);
     let unknown: HashSet<_> = doc.get_missing_deps(&theirs).into_iter().collect();
     let known: Vec<_> = theirs
         .into_iter()
         .filter(|h| !unknown.contains(h))
         .collect();
-    let all_heads = from_automerge(&doc.get_heads());
     if known.is_empty() {
         if all_heads.is_empty() {
             return Missing {
@@ -250,12 +258,22 @@ pub fn missing_within(doc: &Automerge, their_heads: &[ChangeHash], budget: usize
 }
 
 /// The answer for one document, once its changes are committed.
+///
+/// What the client has is its heads plus the changes it just sent: a client may report heads
+/// the server does not know yet (local changes beyond this request's batch), and without the
+/// sent changes the server could only answer with the whole document.
 pub fn respond(doc: &Automerge, work: &DocWork, acked: Vec<OpId>) -> DocResponse {
+    let mut theirs = work.heads.clone();
+    theirs.extend(
+        work.entries
+            .iter()
+            .flat_map(|(_, changes)| changes.iter().map(|c| ChangeHash::from(c.hash()))),
+    );
     DocResponse {
         document: work.document,
         acked,
         heads: from_automerge(&doc.get_heads()),
-        data: missing_for(doc, &work.heads),
+        data: missing_for(doc, &theirs),
     }
 }
 

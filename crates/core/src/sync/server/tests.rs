@@ -138,6 +138,27 @@ fn bad_requests_are_refused_whole() {
 }
 
 #[test]
+fn a_client_ahead_of_its_batch_is_not_sent_the_whole_document() {
+    let mut client = edits(10);
+    let all = change_bytes(&mut client);
+    let mut server = Automerge::new();
+    // The client sends its first 5 changes but reports heads that include all 10.
+    let heads = from_automerge(&client.get_heads());
+    let work = validate(
+        request(vec![(op(1), all[..5].to_vec())], heads),
+        &Limits::default(),
+    )
+    .unwrap();
+    let applied = apply(&mut server, &work[0]).unwrap();
+    let response = respond(&server, &work[0], applied.acked);
+    assert!(
+        response.data.is_empty(),
+        "it lacks nothing: got {} bytes",
+        response.data.len()
+    );
+}
+
+#[test]
 fn a_large_backlog_goes_out_in_consistent_pieces() {
     let mut source = edits(20);
     let server = Automerge::load(&source.save()).unwrap();
