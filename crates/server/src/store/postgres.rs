@@ -236,18 +236,18 @@ impl Transaction for PgTransaction {
         document: &DocumentId,
         user: &str,
     ) -> Result<Option<Role>, StoreError> {
-        sqlx::query(
-            "INSERT INTO documents (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(document.to_string())
-        .bind(user)
-        .execute(&mut *self.tx)
-        .await?;
+        // One round trip: create the document if needed; either way the no-op update locks
+        // its row until the transaction ends, and returns its owner.
         let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT CASE WHEN d.owner = $2 THEN 'owner' ELSE m.role END
-             FROM documents d
-             LEFT JOIN document_members m ON m.document_id = d.id AND m.user_id = $2
-             WHERE d.id = $1 FOR UPDATE OF d",
+            "WITH d AS (
+                 INSERT INTO documents (id, owner) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id
+                 RETURNING id, owner
+             )
+             SELECT CASE WHEN d.owner = $2 THEN 'owner' ELSE
+                 (SELECT m.role FROM document_members m WHERE m.document_id = d.id AND m.user_id = $2)
+             END
+             FROM d",
         )
         .bind(document.to_string())
         .bind(user)
