@@ -82,13 +82,21 @@ impl Authenticator {
     }
 
     /// Also require these issuers / audiences.
+    /// (jsonwebtoken only checks a claim that is present, so a configured one is also made
+    /// required: a token without it is refused.)
     pub fn require(mut self, issuer: Option<&str>, audience: Option<&str>) -> Self {
         if let Some(iss) = issuer {
             self.validation.set_issuer(&[iss]);
+            self.validation
+                .required_spec_claims
+                .insert("iss".to_owned());
         }
         if let Some(aud) = audience {
             self.validation.set_audience(&[aud]);
             self.validation.validate_aud = true;
+            self.validation
+                .required_spec_claims
+                .insert("aud".to_owned());
         }
         self
     }
@@ -214,6 +222,56 @@ mod tests {
                 .is_err()
         );
         assert!(!ed.can_mint());
+    }
+
+    /// A test key pair (generated with `openssl genpkey -algorithm ed25519`).
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAk95Pa8bEbZKFw1APmUuEtVQ/4MBPzPvWNjo9fu5w8v\n-----END PRIVATE KEY-----\n";
+    const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAomG97JB2O6kYmrM4lIDpG9Q8iQi2Qxvktc5SRS1Fmx4=\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn ed25519_tokens_from_the_identity_provider_verify() {
+        let auth = Authenticator::ed25519(ED_PUBLIC.as_bytes()).unwrap();
+        let key = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap();
+        let exp = jsonwebtoken::get_current_timestamp() + 600;
+        let claims = Claims {
+            sub: "carol".into(),
+            exp,
+            iat: None,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap();
+        assert_eq!(auth.verify(&token).unwrap(), User("carol".into()));
+        // Same claims signed with another key: refused.
+        let other = Authenticator::ed25519(
+            b"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let auth = Authenticator::hs256(SECRET, true)
+            .unwrap()
+            .require(Some("https://idp"), Some("cairn"));
+        let exp = jsonwebtoken::get_current_timestamp() + 600;
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::default(),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap()
+        };
+        let good = sign(
+            serde_json::json!({ "sub": "a", "exp": exp, "iss": "https://idp", "aud": "cairn" }),
+        );
+        assert!(auth.verify(&good).is_ok());
+        let wrong_aud = sign(
+            serde_json::json!({ "sub": "a", "exp": exp, "iss": "https://idp", "aud": "other" }),
+        );
+        assert!(auth.verify(&wrong_aud).is_err());
+        let no_iss = sign(serde_json::json!({ "sub": "a", "exp": exp, "aud": "cairn" }));
+        assert!(auth.verify(&no_iss).is_err());
     }
 
     #[test]

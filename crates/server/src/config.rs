@@ -75,11 +75,21 @@ pub struct ServeConfig {
     pub db_max_connections: u32,
 
     /// Seconds to wait for a pooled database connection before answering 503.
-    #[arg(long, env = "CAIRN_DB_ACQUIRE_TIMEOUT", default_value_t = 10)]
+    #[arg(
+        long = "db-acquire-timeout",
+        value_name = "SECS",
+        env = "CAIRN_DB_ACQUIRE_TIMEOUT",
+        default_value_t = 10
+    )]
     pub db_acquire_timeout_secs: u64,
 
     /// Seconds to keep retrying (with backoff) to reach the database at startup.
-    #[arg(long, env = "CAIRN_DB_CONNECT_RETRY", default_value_t = 30)]
+    #[arg(
+        long = "db-connect-retry",
+        value_name = "SECS",
+        env = "CAIRN_DB_CONNECT_RETRY",
+        default_value_t = 30
+    )]
     pub db_connect_retry_secs: u64,
 
     /// Documents kept in the in-memory cache.

@@ -105,8 +105,30 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 fn start_cluster(durable: bool) -> Result<Postgres, String> {
+    start_cluster_in(
+        crate::temp_dir(if durable { "cairn-pgd" } else { "cairn-pg" }),
+        durable,
+    )
+}
+
+/// Starts a new cluster on a background thread. Returns at once with the URL of its
+/// maintenance database, which refuses connections until the cluster is up, and the thread
+/// that finishes starting it. For tests of a server that starts before its database.
+pub fn start_in_background() -> (String, std::thread::JoinHandle<Postgres>) {
+    let dir = crate::temp_dir("cairn-pg-late");
+    let url = format!(
+        "postgres://postgres@localhost/postgres?host={}",
+        dir.display()
+    );
+    let thread = std::thread::spawn(move || {
+        start_cluster_in(dir, false)
+            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}\n{INSTALL_HINT}"))
+    });
+    (url, thread)
+}
+
+fn start_cluster_in(dir: PathBuf, durable: bool) -> Result<Postgres, String> {
     let bin = find_bin_dir()?;
-    let dir = crate::temp_dir(if durable { "cairn-pgd" } else { "cairn-pg" });
     let data = dir.join("data");
     let as_root = is_root();
     if as_root {
