@@ -15,6 +15,7 @@
 //! This module knows nothing about HTTP, and of Automerge only that changes have bytes.
 
 mod postgres;
+mod shared;
 mod sqlite;
 
 use std::path::Path;

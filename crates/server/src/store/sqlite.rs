@@ -1,6 +1,7 @@
 //! The SQLite document store: the embedded default, one file under the data directory
-//! (schema: `migrations/sqlite`). SQLite has one writer at a time, which is the per-document
-//! write lock the contract asks for; there is no cross-process notification (one process).
+//! (schema: `migrations/sqlite`). Queries common to both backends are in `shared`. SQLite has
+//! one writer at a time, which is the per-document write lock the contract asks for; there is
+//! no cross-process notification (one process).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -13,21 +14,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
+use super::shared::{ROLE, document_store, transaction};
 use super::{
-    ChangeRow, DocumentStore, Loaded, Member, Notice, Notifications, Role, Snapshot, StoreError,
-    StoredChange, Transaction, encode_deps, role_of, seq_i64,
+    Notice, Notifications, Role, Snapshot, StoreError, StoredChange, Transaction, encode_deps,
+    role_of, seq_i64,
 };
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "cairn.sqlite3";
-
-const ROLE: &str = "SELECT CASE WHEN d.owner = ?2 THEN 'owner' ELSE m.role END
-     FROM documents d
-     LEFT JOIN document_members m ON m.document_id = d.id AND m.user_id = ?2
-     WHERE d.id = ?1";
-const CHANGES_SINCE: &str =
-    "SELECT seq_no, bytes FROM changes WHERE document_id = ?1 AND seq_no > ?2 ORDER BY seq_no";
-const SNAPSHOT: &str = "SELECT upto_seq_no, bytes FROM snapshots WHERE document_id = ?1";
 
 /// Documents in a SQLite file.
 #[derive(Debug, Clone)]
@@ -70,52 +64,9 @@ impl SqliteStore {
     }
 }
 
-async fn snapshot_in<'e, E>(
-    executor: E,
-    document: &DocumentId,
-) -> Result<Option<Snapshot>, StoreError>
-where
-    E: sqlx::SqliteExecutor<'e>,
-{
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(SNAPSHOT)
-        .bind(document.to_string())
-        .fetch_optional(executor)
-        .await?;
-    Ok(row.map(|(upto_seq, bytes)| Snapshot { upto_seq, bytes }))
-}
-
-#[async_trait]
-impl DocumentStore for SqliteStore {
+document_store!(SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite {}", self.location)
-    }
-
-    async fn role(&self, document: &DocumentId, user: &str) -> Result<Option<Role>, StoreError> {
-        let row: Option<(Option<String>,)> = sqlx::query_as(ROLE)
-            .bind(document.to_string())
-            .bind(user)
-            .fetch_optional(&self.pool)
-            .await?;
-        role_of(row.and_then(|(r,)| r))
-    }
-
-    async fn load(&self, document: &DocumentId) -> Result<Loaded, StoreError> {
-        let snapshot = snapshot_in(&self.pool, document).await?;
-        let after = snapshot.as_ref().map_or(0, |s| s.upto_seq);
-        let changes = self.changes_since(document, after).await?;
-        Ok(Loaded { snapshot, changes })
-    }
-
-    async fn changes_since(
-        &self,
-        document: &DocumentId,
-        after: i64,
-    ) -> Result<Vec<ChangeRow>, StoreError> {
-        Ok(sqlx::query_as(CHANGES_SINCE)
-            .bind(document.to_string())
-            .bind(after)
-            .fetch_all(&self.pool)
-            .await?)
     }
 
     async fn begin(&self) -> Result<Box<dyn Transaction>, StoreError> {
@@ -125,13 +76,9 @@ impl DocumentStore for SqliteStore {
         Ok(Box::new(SqliteTransaction { tx }))
     }
 
-    async fn save_snapshot(
-        &self,
-        document: &DocumentId,
-        snapshot: &Snapshot,
-    ) -> Result<(), StoreError> {
+    async fn save_snapshot(&self, document: &DocumentId, snapshot: &Snapshot) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO snapshots (document_id, upto_seq_no, bytes) VALUES (?1, ?2, ?3)
+            "INSERT INTO snapshots (document_id, upto_seq_no, bytes) VALUES ($1, $2, $3)
              ON CONFLICT (document_id) DO UPDATE
                SET upto_seq_no = excluded.upto_seq_no, bytes = excluded.bytes,
                    created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -145,73 +92,10 @@ impl DocumentStore for SqliteStore {
         Ok(())
     }
 
-    async fn members(
-        &self,
-        document: &DocumentId,
-    ) -> Result<Option<(String, Vec<Member>)>, StoreError> {
-        let owner: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT owner FROM documents WHERE id = ?1")
-                .bind(document.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((Some(owner),)) = owner else {
-            return Ok(None);
-        };
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT user_id, role FROM document_members WHERE document_id = ?1 ORDER BY user_id",
-        )
-        .bind(document.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        let members = rows
-            .into_iter()
-            .map(|(user, role)| {
-                Ok(Member {
-                    user,
-                    role: Role::parse(&role)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(Some((owner, members)))
-    }
-
-    async fn set_member(
-        &self,
-        document: &DocumentId,
-        user: &str,
-        role: Option<Role>,
-    ) -> Result<(), StoreError> {
-        match role {
-            Some(role) => sqlx::query(
-                "INSERT INTO document_members (document_id, user_id, role) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (document_id, user_id) DO UPDATE SET role = excluded.role",
-            )
-            .bind(document.to_string())
-            .bind(user)
-            .bind(role.as_str()),
-            None => {
-                sqlx::query("DELETE FROM document_members WHERE document_id = ?1 AND user_id = ?2")
-                    .bind(document.to_string())
-                    .bind(user)
-            }
-        }
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn change_count(&self, document: &DocumentId) -> Result<u64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM changes WHERE document_id = ?1")
-            .bind(document.to_string())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n.unsigned_abs())
-    }
-
     async fn listen(&self) -> Result<Box<dyn Notifications>, StoreError> {
         Ok(Box::new(NoNotifications))
     }
-}
+});
 
 /// One process, no other replicas to hear from.
 struct NoNotifications;
@@ -227,20 +111,14 @@ struct SqliteTransaction {
     tx: SqlxTransaction<'static, Sqlite>,
 }
 
-#[async_trait]
-impl Transaction for SqliteTransaction {
-    async fn lock_document(
-        &mut self,
-        document: &DocumentId,
-        user: &str,
-    ) -> Result<Option<Role>, StoreError> {
-        sqlx::query(
-            "INSERT INTO documents (id, owner) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(document.to_string())
-        .bind(user)
-        .execute(&mut *self.tx)
-        .await?;
+transaction!(SqliteTransaction {
+    async fn lock_document(&mut self, document: &DocumentId, user: &str) -> Result<Option<Role>, StoreError> {
+        // The IMMEDIATE transaction already holds the database's write lock.
+        sqlx::query("INSERT INTO documents (id, owner) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(document.to_string())
+            .bind(user)
+            .execute(&mut *self.tx)
+            .await?;
         let row: Option<(Option<String>,)> = sqlx::query_as(ROLE)
             .bind(document.to_string())
             .bind(user)
@@ -249,36 +127,13 @@ impl Transaction for SqliteTransaction {
         role_of(row.and_then(|(r,)| r))
     }
 
-    async fn changes_since(
-        &mut self,
-        document: &DocumentId,
-        after: i64,
-    ) -> Result<Vec<ChangeRow>, StoreError> {
-        Ok(sqlx::query_as(CHANGES_SINCE)
-            .bind(document.to_string())
-            .bind(after)
-            .fetch_all(&mut *self.tx)
-            .await?)
-    }
-
-    async fn load(&mut self, document: &DocumentId) -> Result<Loaded, StoreError> {
-        let snapshot = snapshot_in(&mut *self.tx, document).await?;
-        let after = snapshot.as_ref().map_or(0, |s| s.upto_seq);
-        let changes = self.changes_since(document, after).await?;
-        Ok(Loaded { snapshot, changes })
-    }
-
-    async fn insert_changes(
-        &mut self,
-        document: &DocumentId,
-        changes: &[StoredChange],
-    ) -> Result<Vec<i64>, StoreError> {
+    async fn insert_changes(&mut self, document: &DocumentId, changes: &[StoredChange]) -> Result<Vec<i64>, StoreError> {
         let id = document.to_string();
         let mut inserted = Vec::new();
         for c in changes {
             let row: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO changes (document_id, hash, actor, seq, deps, bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (document_id, hash) DO NOTHING
                  RETURNING seq_no",
             )
@@ -296,10 +151,6 @@ impl Transaction for SqliteTransaction {
     }
 
     async fn notify(&mut self, _document: &DocumentId) -> Result<(), StoreError> {
-        Ok(())
+        Ok(()) // one process: the hub already knows
     }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        Ok(self.tx.commit().await?)
-    }
-}
+});
