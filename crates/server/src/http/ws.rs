@@ -54,24 +54,24 @@ async fn run(state: AppState, mut socket: WebSocket) {
         let _ = socket.send(WsMessage::Close(None)).await;
         return;
     };
-    loop {
+    'connection: loop {
         tokio::select! {
             incoming = socket.recv() => {
                 let replies = match incoming {
                     Some(Ok(WsMessage::Binary(bytes))) => connection.handle(&bytes).await,
                     Some(Ok(WsMessage::Text(_))) => vec![error(0, &Error::MalformedMessage("frames must be binary".into()))],
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Vec::new(),
-                    Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break 'connection,
                 };
                 if send_all(&mut socket, replies).await.is_err() {
-                    break;
+                    break 'connection;
                 }
             }
             () = connection.mailbox.wait() => {
                 for document in connection.mailbox.take() {
                     let replies = connection.push(document).await;
                     if send_all(&mut socket, replies).await.is_err() {
-                        break;
+                        break 'connection;
                     }
                 }
             }
