@@ -1,21 +1,31 @@
 //! The `#[wasm_bindgen]` exports, kept thin: argument parsing, promises, and errors as JS
-//! `Error`s with a `code`. The idiomatic API is the wrapper in `pkg/index.js`.
+//! `Error`s with a `code`. The idiomatic API (documents, events, tabs, transport) is the
+//! wrapper in `pkg/index.js`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use cairn_core::DocumentId;
-use cairn_core::protocol::SyncRequest;
-use js_sys::{Array, Object, Promise, Reflect};
+use cairn_core::{DocumentId, Message};
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::repo::{Remote, new_op_id, send_sync};
-use crate::{ClientError, Document, Repo};
+use crate::storage::outbox_entry_to_js;
+use crate::{ClientError, Engine, Remote, parse_ops};
 
 fn parse_id(id: &str) -> Result<DocumentId, ClientError> {
     id.parse()
         .map_err(|e| ClientError::InvalidArgument(format!("invalid document id {id:?}: {e}")))
+}
+
+fn parse_ids(ids: &Array) -> Result<Vec<DocumentId>, ClientError> {
+    ids.iter()
+        .map(|v| parse_id(&v.as_string().unwrap_or_default()))
+        .collect()
+}
+
+fn ids_js(ids: &[DocumentId]) -> JsValue {
+    ids.iter()
+        .map(|id| JsValue::from_str(&id.to_string()))
+        .collect::<Array>()
+        .into()
 }
 
 fn promise<F>(f: F) -> Promise
@@ -25,11 +35,15 @@ where
     future_to_promise(async move { f.await.map_err(JsValue::from) })
 }
 
-/// A repository (JS: `WasmRepo`).
+fn remote(server: String, token: String) -> Remote {
+    Remote { server, token }
+}
+
+/// A repository (JS: `WasmRepo`). Every method that touches storage returns a promise.
 #[wasm_bindgen(js_name = WasmRepo)]
 #[derive(Debug)]
 pub struct WasmRepo {
-    inner: Rc<Repo>,
+    engine: Engine,
 }
 
 #[wasm_bindgen(js_class = WasmRepo)]
@@ -37,171 +51,270 @@ impl WasmRepo {
     /// `WasmRepo.open(name): Promise<WasmRepo>`
     pub fn open(name: String) -> Promise {
         promise(async move {
-            let repo = Repo::open(&name).await?;
             Ok(WasmRepo {
-                inner: Rc::new(repo),
+                engine: Engine::open(&name).await?,
             }
             .into())
         })
     }
 
-    /// `WasmRepo.delete(name): Promise<void>`
+    /// `WasmRepo.delete(name): Promise<void>` — the whole repository.
     #[wasm_bindgen(js_name = delete)]
     pub fn delete_repo(name: String) -> Promise {
         promise(async move {
-            Repo::delete(&name).await?;
+            crate::delete_database(&name).await?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// The IndexedDB database name of a repository.
+    #[wasm_bindgen(js_name = databaseName)]
+    pub fn database_name(name: &str) -> String {
+        crate::database_name(name)
     }
 
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {
-        self.inner.name().to_owned()
+        self.engine.name().to_owned()
     }
 
-    pub fn create(&self) -> WasmDocument {
-        WasmDocument::wrap(self.inner.create())
-    }
-
-    /// An empty document with a known id, e.g. to fetch from the server.
-    #[wasm_bindgen(js_name = emptyDocument)]
-    pub fn empty_document(&self, id: &str) -> Result<WasmDocument, JsValue> {
-        Ok(WasmDocument::wrap(Document::empty(parse_id(id)?)))
-    }
-
-    /// `find(id): Promise<WasmDocument | undefined>`
-    pub fn find(&self, id: String) -> Promise {
-        let repo = self.inner.clone();
+    /// `create(initial): Promise<string>` — resolves once stored.
+    pub fn create(&self, initial: JsValue) -> Promise {
+        let engine = self.engine.clone();
         promise(async move {
-            let found = repo.find(&parse_id(&id)?).await?;
-            Ok(found.map_or(JsValue::UNDEFINED, |d| WasmDocument::wrap(d).into()))
+            Ok(JsValue::from_str(
+                &engine.create(&initial).await?.to_string(),
+            ))
         })
+    }
+
+    /// `load(id): Promise<boolean>` — whether the document is stored here.
+    pub fn load(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(JsValue::from_bool(engine.load(&parse_id(&id)?).await?)) })
+    }
+
+    /// `refresh(id): Promise<boolean>` — reads what other tabs stored; whether it changed.
+    pub fn refresh(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(JsValue::from_bool(engine.refresh(&parse_id(&id)?).await?)) })
+    }
+
+    /// The loaded document as plain JavaScript.
+    pub fn value(&self, id: &str) -> Result<JsValue, JsValue> {
+        Ok(self.engine.with_doc(&parse_id(id)?, |d| d.value())?)
+    }
+
+    pub fn heads(&self, id: &str) -> Result<Vec<String>, JsValue> {
+        let heads = self.engine.with_doc(&parse_id(id)?, |d| d.heads())?;
+        Ok(heads.iter().map(ToString::to_string).collect())
+    }
+
+    pub fn history(&self, id: &str) -> Result<JsValue, JsValue> {
+        Ok(self.engine.with_doc(&parse_id(id)?, |d| d.history())?)
+    }
+
+    /// `change(id, ops): Promise<Uint8Array | undefined>` — applies path operations as one
+    /// change; resolves with the change once it and its outbox entry are stored.
+    pub fn change(&self, id: String, ops: JsValue) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let ops = parse_ops(&ops)?;
+            let change = engine.change(&parse_id(&id)?, &ops).await?;
+            Ok(change.map_or(JsValue::UNDEFINED, |c| {
+                Uint8Array::from(c.bytes.as_slice()).into()
+            }))
+        })
+    }
+
+    /// Merges changes another tab stored (memory only); whether the document changed.
+    pub fn absorb(&self, id: &str, data: &Uint8Array) -> Result<bool, JsValue> {
+        Ok(self.engine.absorb(&parse_id(id)?, &data.to_vec())?)
     }
 
     /// `list(): Promise<string[]>`
     pub fn list(&self) -> Promise {
-        let repo = self.inner.clone();
-        promise(async move {
-            let ids = repo.list().await?;
-            Ok(ids
-                .iter()
-                .map(|id| JsValue::from_str(&id.to_string()))
-                .collect::<Array>()
-                .into())
-        })
+        let engine = self.engine.clone();
+        promise(async move { Ok(ids_js(&engine.list().await?)) })
     }
 
-    /// `save(doc): Promise<void>`, resolved once committed to IndexedDB.
-    pub fn save(&self, doc: &WasmDocument) -> Promise {
-        let repo = self.inner.clone();
-        let (id, bytes, synced) = {
-            let mut d = doc.inner.borrow_mut();
-            (d.id(), d.save(), d.synced().to_vec())
-        };
+    /// `remove(id): Promise<void>` — the local copy and its pending operations.
+    pub fn remove(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
         promise(async move {
-            repo.save_bytes(&id, &bytes, &synced).await?;
+            engine.delete(&parse_id(&id)?).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
-    /// `sync(doc, server, token): Promise<string[]>`: one sync round; merges into `doc`,
-    /// stores it, and resolves with the server's heads.
-    pub fn sync(&self, doc: &WasmDocument, server: String, token: String) -> Promise {
-        let repo = self.inner.clone();
-        let cell = doc.inner.clone();
-        let request = SyncRequest {
-            request: 1,
-            documents: vec![cell.borrow_mut().sync_request(new_op_id())],
-        };
+    /// `outbox(): Promise<object[]>`
+    pub fn outbox(&self) -> Promise {
+        let engine = self.engine.clone();
         promise(async move {
-            let response = send_sync(&Remote { server, token }, request).await?;
-            let (id, bytes, synced) = {
-                let mut d = cell.borrow_mut();
-                let id = d.id();
-                for r in response.documents.iter().filter(|r| r.document == id) {
-                    d.apply_response(r)?;
-                }
-                (d.id(), d.save(), d.synced().to_vec())
-            };
-            repo.save_bytes(&id, &bytes, &synced).await?;
-            Ok(synced
+            let entries = engine.outbox().await?;
+            Ok(entries
                 .iter()
-                .map(|h| JsValue::from_str(&h.to_string()))
-                .collect::<Array>()
+                .map(outbox_entry_to_js)
+                .collect::<Result<Array, _>>()?
                 .into())
         })
     }
 
-    /// Closes the IndexedDB connection. Fails with `E_BUSY` while operations are in flight.
-    pub fn close(self) -> Result<(), JsValue> {
-        match Rc::try_unwrap(self.inner) {
-            Ok(repo) => {
-                repo.close();
-                Ok(())
-            }
-            Err(_) => Err(ClientError::Busy("operations are still in flight".into()).into()),
-        }
-    }
-}
-
-/// A document (JS: `WasmDocument`). Shared with in-flight syncs, which merge into it.
-#[wasm_bindgen(js_name = WasmDocument)]
-#[derive(Debug)]
-pub struct WasmDocument {
-    inner: Rc<RefCell<Document>>,
-}
-
-impl WasmDocument {
-    fn wrap(doc: Document) -> Self {
-        Self {
-            inner: Rc::new(RefCell::new(doc)),
-        }
-    }
-}
-
-#[wasm_bindgen(js_class = WasmDocument)]
-impl WasmDocument {
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.inner.borrow().id().to_string()
+    /// `pending(): Promise<number>` — operations still to deliver.
+    pub fn pending(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(JsValue::from_f64(engine.pending().await? as f64)) })
     }
 
-    #[wasm_bindgen(getter)]
-    pub fn url(&self) -> String {
-        self.inner.borrow().id().to_url()
+    /// `nextDue(): Promise<number | undefined>` — when the outbox has something to send.
+    #[wasm_bindgen(js_name = nextDue)]
+    pub fn next_due(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(engine
+                .next_due()
+                .await?
+                .map_or(JsValue::UNDEFINED, JsValue::from_f64))
+        })
     }
 
-    pub fn set(&self, key: &str, value: &str) -> Result<(), JsValue> {
-        Ok(self.inner.borrow_mut().set(key, value)?)
+    /// `syncRequest(pull): Promise<Uint8Array | undefined>` — a frame for the WebSocket.
+    #[wasm_bindgen(js_name = syncRequest)]
+    pub fn sync_request(&self, pull: Array) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let request = engine.sync_request(&parse_ids(&pull)?).await?;
+            Ok(request.map_or(JsValue::UNDEFINED, |r| {
+                Uint8Array::from(Message::SyncRequest(r).encode().as_slice()).into()
+            }))
+        })
     }
 
-    pub fn get(&self, key: &str) -> Option<String> {
-        self.inner.borrow().get(key)
+    /// `syncHttp(server, token, pull): Promise<{changed, sent} | undefined>`
+    #[wasm_bindgen(js_name = syncHttp)]
+    pub fn sync_http(&self, server: String, token: String, pull: Array) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let Some((changed, sent)) = engine
+                .sync_http(&remote(server, token), &parse_ids(&pull)?)
+                .await?
+            else {
+                return Ok(JsValue::UNDEFINED);
+            };
+            let out = Object::new();
+            let _ = Reflect::set(&out, &"changed".into(), &ids_js(&changed));
+            let _ = Reflect::set(&out, &"sent".into(), &JsValue::from_f64(sent as f64));
+            Ok(out.into())
+        })
     }
 
-    pub fn keys(&self) -> Vec<String> {
-        self.inner.borrow().keys()
+    /// `syncFailed(code, retryable): Promise<void>` — the request in flight failed.
+    #[wasm_bindgen(js_name = syncFailed)]
+    pub fn sync_failed(&self, code: String, retryable: bool) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            engine.sync_failed(&code, retryable).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    pub fn heads(&self) -> Vec<String> {
-        self.inner
-            .borrow_mut()
-            .heads()
-            .iter()
-            .map(ToString::to_string)
-            .collect()
+    /// The first WebSocket frame.
+    #[wasm_bindgen(js_name = authFrame)]
+    pub fn auth_frame(token: String) -> Uint8Array {
+        Uint8Array::from(Message::Auth { token }.encode().as_slice())
     }
 
-    /// The document as a plain object of its top-level string fields.
-    #[wasm_bindgen(js_name = toJSON)]
-    pub fn to_json(&self) -> JsValue {
-        let doc = self.inner.borrow();
-        let out = Object::new();
-        for key in doc.keys() {
-            if let Some(value) = doc.get(&key) {
-                let _ = Reflect::set(&out, &JsValue::from_str(&key), &JsValue::from_str(&value));
-            }
-        }
-        out.into()
+    /// `subscribeFrame(ids): Promise<Uint8Array>`
+    #[wasm_bindgen(js_name = subscribeFrame)]
+    pub fn subscribe_frame(&self, ids: Array) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let frame = engine.subscribe_frame(&parse_ids(&ids)?).await?;
+            Ok(Uint8Array::from(frame.encode().as_slice()).into())
+        })
+    }
+
+    /// `handleFrame(bytes): Promise<{changed, welcome, error}>`
+    #[wasm_bindgen(js_name = handleFrame)]
+    pub fn handle_frame(&self, bytes: Uint8Array) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let handled = engine.handle_frame(&bytes.to_vec()).await?;
+            let out = Object::new();
+            let _ = Reflect::set(&out, &"changed".into(), &ids_js(&handled.changed));
+            let _ = Reflect::set(
+                &out,
+                &"welcome".into(),
+                &JsValue::from_bool(handled.welcome),
+            );
+            let error = handled.error.map_or(JsValue::NULL, |e| {
+                let err = ClientError::Server {
+                    status: 0,
+                    code: e.code,
+                    message: e.message,
+                }
+                .to_js();
+                let _ = Reflect::set(&err, &"retryable".into(), &JsValue::from_bool(e.retryable));
+                let _ = Reflect::set(&err, &"documents".into(), &ids_js(&e.documents));
+                err
+            });
+            let _ = Reflect::set(&out, &"error".into(), &error);
+            Ok(out.into())
+        })
+    }
+
+    /// `drain(server, token): Promise<number>` — the Service Worker's loop.
+    pub fn drain(&self, server: String, token: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(JsValue::from_f64(
+                engine.drain(&remote(server, token)).await? as f64,
+            ))
+        })
+    }
+
+    /// `pull(ids, server, token): Promise<string[]>` — the ids the server had.
+    pub fn pull(&self, ids: Array, server: String, token: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(ids_js(
+                &engine
+                    .pull(&parse_ids(&ids)?, &remote(server, token))
+                    .await?,
+            ))
+        })
+    }
+
+    /// `listRemote(server, token): Promise<string[]>`
+    #[wasm_bindgen(js_name = listRemote)]
+    pub fn list_remote(&self, server: String, token: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { Ok(ids_js(&engine.list_remote(&remote(server, token)).await?)) })
+    }
+
+    /// `setToken(token): Promise<void>` — stored for the Service Worker.
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            engine.set_token(&token).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `token(): Promise<string | undefined>`
+    pub fn token(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(engine
+                .token()
+                .await?
+                .map_or(JsValue::UNDEFINED, |t| JsValue::from_str(&t)))
+        })
+    }
+
+    /// Closes the IndexedDB connection (once pending writes finish).
+    pub fn close(self) {
+        self.engine.close();
     }
 }

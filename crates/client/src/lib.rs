@@ -1,18 +1,21 @@
-//! Cairn's browser driver, compiled to WebAssembly: documents stored in IndexedDB and
-//! pushed to / pulled from a Cairn server.
+//! Cairn's browser driver, compiled to WebAssembly: Automerge documents stored in IndexedDB
+//! with an outbox of local operations, synced with a Cairn server.
 //!
-//! [`Repo`] and [`Document`] are the Rust API (also what the wasm-bindgen tests use);
-//! [`facade`] is the thin `#[wasm_bindgen]` layer the npm package in `pkg/` wraps. Works in a
-//! window and in a worker (IndexedDB and `fetch` are taken from the global scope). The
-//! protocol itself lives in `cairn-core`; this crate only carries it out.
+//! [`Engine`] is the Rust API (also what the wasm-bindgen tests use); [`facade`] is the thin
+//! `#[wasm_bindgen]` layer the npm package in `pkg/` wraps, which adds transport (WebSocket,
+//! timers), tabs and events. Works in a window and in workers (IndexedDB and `fetch` come from
+//! the global scope). The protocol and the outbox rules live in `cairn-core`.
 
-mod document;
+mod doc;
+mod engine;
 mod error;
 pub mod facade;
 mod net;
-mod repo;
+mod remote;
 mod storage;
 
-pub use document::Document;
+pub use doc::{Document, LocalChange, Op, Seg, parse_ops};
+pub use engine::{Engine, Handled};
 pub use error::ClientError;
-pub use repo::{Remote, Repo};
+pub use remote::Remote;
+pub use storage::{LOCAL_WRITE_TRANSACTIONS, database_name, delete as delete_database};

@@ -4,8 +4,12 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use cairn_client::{ClientError, Remote, Repo};
-use cairn_core::DocumentId;
+use std::sync::atomic::Ordering;
+
+use cairn_client::{ClientError, Engine, LOCAL_WRITE_TRANSACTIONS, Op, Remote, Seg};
+use cairn_core::protocol::{DocResponse, SyncResponse};
+use js_sys::{JSON, Reflect};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -15,69 +19,252 @@ fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", js_sys::Math::random().to_bits())
 }
 
-#[wasm_bindgen_test]
-async fn document_survives_closing_and_reopening_the_repo() {
-    let name = unique_name("reopen");
-    let repo = Repo::open(&name).await.unwrap();
-    let mut doc = repo.create();
-    doc.set("title", "walking skeleton").unwrap();
-    doc.set("body", "stored in IndexedDB").unwrap();
-    repo.save(&mut doc).await.unwrap();
-    let id = doc.id();
-    let heads = doc.heads();
-    repo.close();
+fn json(value: &JsValue) -> String {
+    JSON::stringify(value).unwrap().as_string().unwrap()
+}
 
-    let repo = Repo::open(&name).await.unwrap();
-    let mut found = repo
-        .find(&id)
+fn js(text: &str) -> JsValue {
+    JSON::parse(text).unwrap()
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.into())
+}
+
+fn put(path: Vec<Seg>, value: &str) -> Op {
+    Op::Put {
+        path,
+        value: js(value),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn documents_survive_closing_and_reopening() {
+    let name = unique_name("reopen");
+    let engine = Engine::open(&name).await.unwrap();
+    let id = engine
+        .create(&js(r#"{"title":"walking skeleton","tags":["a"]}"#))
+        .await
+        .unwrap();
+    engine
+        .change(&id, &[put(vec![key("body")], "\"stored\"")])
+        .await
+        .unwrap();
+    engine
+        .change(
+            &id,
+            &[Op::Splice {
+                path: vec![key("body")],
+                index: 6,
+                delete: 0,
+                text: " in IndexedDB".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    let heads = engine.with_doc(&id, |d| d.heads()).unwrap();
+    engine.close();
+
+    let engine = Engine::open(&name).await.unwrap();
+    assert!(engine.load(&id).await.unwrap());
+    let value = engine.with_doc(&id, |d| d.value()).unwrap();
+    assert_eq!(
+        json(&value),
+        r#"{"body":"stored in IndexedDB","tags":["a"],"title":"walking skeleton"}"#
+    );
+    assert_eq!(engine.with_doc(&id, |d| d.heads()).unwrap(), heads);
+    assert_eq!(engine.list().await.unwrap(), vec![id]);
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn path_operations_are_atomic_and_typed() {
+    let engine = Engine::open(&unique_name("ops")).await.unwrap();
+    let id = engine
+        .create(&js(r#"{"list":[1,2,3],"nested":{"n":1}}"#))
+        .await
+        .unwrap();
+    let ops = [
+        Op::Insert {
+            path: vec![key("list")],
+            index: 1,
+            value: js("1.5"),
+        },
+        Op::Delete {
+            path: vec![key("list"), Seg::Index(3)],
+        },
+        put(vec![key("nested"), key("flag")], "true"),
+        put(vec![key("list"), Seg::Index(3)], "\"appended\""),
+    ];
+    engine.change(&id, &ops).await.unwrap();
+    let value = json(&engine.with_doc(&id, |d| d.value()).unwrap());
+    assert_eq!(
+        value,
+        r#"{"list":[1,1.5,2,"appended"],"nested":{"flag":true,"n":1}}"#
+    );
+
+    // A bad operation anywhere leaves the document exactly as it was.
+    let heads = engine.with_doc(&id, |d| d.heads()).unwrap();
+    let bad = [
+        put(vec![key("ok")], "1"),
+        Op::Delete {
+            path: vec![key("missing"), key("deeper")],
+        },
+    ];
+    let err = engine.change(&id, &bad).await.unwrap_err();
+    assert_eq!(err.code(), "E_INVALID_ARGUMENT");
+    assert_eq!(engine.with_doc(&id, |d| d.heads()).unwrap(), heads);
+    assert_eq!(json(&engine.with_doc(&id, |d| d.value()).unwrap()), value);
+}
+
+#[wasm_bindgen_test]
+async fn the_outbox_keeps_order_and_drops_only_acknowledged_entries() {
+    let engine = Engine::open(&unique_name("outbox")).await.unwrap();
+    let id = engine.create(&js(r#"{"n":0}"#)).await.unwrap();
+    for n in 1..=3 {
+        engine
+            .change(&id, &[put(vec![key("n")], &n.to_string())])
+            .await
+            .unwrap();
+    }
+    let entries = engine.outbox().await.unwrap();
+    assert_eq!(entries.len(), 4, "the creation and three changes");
+    assert!(entries.windows(2).all(|w| w[0].seq < w[1].seq), "in order");
+
+    let request = engine
+        .sync_request(&[])
         .await
         .unwrap()
-        .expect("the document is stored");
-    assert_eq!(found.get("title").as_deref(), Some("walking skeleton"));
-    assert_eq!(found.get("body").as_deref(), Some("stored in IndexedDB"));
-    assert_eq!(found.heads(), heads);
-    assert_eq!(repo.list().await.unwrap(), vec![id]);
+        .expect("something to send");
+    let sent: Vec<_> = request.documents[0].entries.iter().map(|e| e.op).collect();
+    assert_eq!(
+        sent,
+        entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "sent in outbox order"
+    );
+    assert!(
+        engine.sync_request(&[]).await.unwrap().is_none(),
+        "one request in flight at a time"
+    );
 
-    // Later edits are saved over the earlier snapshot.
-    found.set("title", "edited").unwrap();
-    repo.save(&mut found).await.unwrap();
-    repo.close();
-    let repo = Repo::open(&name).await.unwrap();
-    let again = repo.find(&id).await.unwrap().unwrap();
-    assert_eq!(again.get("title").as_deref(), Some("edited"));
-    repo.close();
-    Repo::delete(&name).await.unwrap();
+    // The server acknowledges the first two only.
+    let response = SyncResponse {
+        request: request.request,
+        documents: vec![DocResponse {
+            document: id,
+            acked: sent[..2].to_vec(),
+            heads: vec![],
+            data: vec![],
+        }],
+    };
+    engine.sync_response(response).await.unwrap();
+    let left: Vec<_> = engine
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.id, e.attempts))
+        .collect();
+    assert_eq!(
+        left,
+        vec![(sent[2], 1), (sent[3], 1)],
+        "acknowledged entries left; the rest wait to be retried"
+    );
+    assert!(
+        engine.next_due().await.unwrap().unwrap() > js_sys::Date::now(),
+        "with backoff"
+    );
+    assert_eq!(engine.pending().await.unwrap(), 2);
 }
 
 #[wasm_bindgen_test]
-async fn repos_are_isolated_and_unknown_documents_are_absent() {
-    let (a, b) = (unique_name("a"), unique_name("b"));
-    let repo_a = Repo::open(&a).await.unwrap();
-    let repo_b = Repo::open(&b).await.unwrap();
-    let mut doc = repo_a.create();
-    doc.set("k", "v").unwrap();
-    repo_a.save(&mut doc).await.unwrap();
-    assert!(repo_b.find(&doc.id()).await.unwrap().is_none());
-    let unknown = DocumentId::from_random_bytes([3; 16]);
-    assert!(repo_a.find(&unknown).await.unwrap().is_none());
-    repo_a.close();
-    repo_b.close();
-    Repo::delete(&a).await.unwrap();
-    Repo::delete(&b).await.unwrap();
+async fn a_burst_of_changes_is_written_in_few_transactions() {
+    let engine = Engine::open(&unique_name("burst")).await.unwrap();
+    let id = engine.create(&js("{}")).await.unwrap();
+    let before = LOCAL_WRITE_TRANSACTIONS.load(Ordering::Relaxed);
+    let changes = (0..100).map(|i| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .change(&id, &[put(vec![key(&format!("k{i}"))], &i.to_string())])
+                .await
+                .unwrap()
+        }
+    });
+    let made = futures::future::join_all(changes).await;
+    let transactions = LOCAL_WRITE_TRANSACTIONS.load(Ordering::Relaxed) - before;
+    assert!(made.iter().all(Option::is_some));
+    assert!(
+        transactions <= 2,
+        "100 changes took {transactions} transactions"
+    );
+    assert_eq!(
+        engine.outbox().await.unwrap().len(),
+        100,
+        "each change has its durable outbox entry"
+    );
 }
 
 #[wasm_bindgen_test]
-async fn unreachable_server_is_reported_as_offline() {
-    let repo = Repo::open(&unique_name("offline")).await.unwrap();
-    let mut doc = repo.create();
-    doc.set("k", "v").unwrap();
+async fn two_engines_on_one_database_see_each_other() {
+    let name = unique_name("tabs");
+    let (a, b) = (
+        Engine::open(&name).await.unwrap(),
+        Engine::open(&name).await.unwrap(),
+    );
+    let id = a.create(&js(r#"{"from":"a"}"#)).await.unwrap();
+    assert!(b.load(&id).await.unwrap(), "B finds A's document");
+    b.change(&id, &[put(vec![key("also")], "\"b\"")])
+        .await
+        .unwrap();
+    assert!(a.refresh(&id).await.unwrap(), "A reads B's change");
+    assert_eq!(
+        json(&a.with_doc(&id, |d| d.value()).unwrap()),
+        r#"{"also":"b","from":"a"}"#
+    );
+    assert_eq!(a.outbox().await.unwrap().len(), 2, "one outbox for both");
+    assert_eq!(
+        a.with_doc(&id, |d| d.heads()).unwrap(),
+        b.with_doc(&id, |d| d.heads()).unwrap()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn many_changes_compact_into_a_snapshot_and_reload_identically() {
+    let name = unique_name("compact");
+    let engine = Engine::open(&name).await.unwrap();
+    let id = engine.create(&js(r#"{"n":0}"#)).await.unwrap();
+    for n in 1..=300 {
+        engine
+            .change(&id, &[put(vec![key("n")], &n.to_string())])
+            .await
+            .unwrap();
+    }
+    let heads = engine.with_doc(&id, |d| d.heads()).unwrap();
+    let rows = engine.with_doc(&id, |d| d.rows_since_snapshot).unwrap();
+    assert!(rows < 300, "rows were folded into a snapshot ({rows} left)");
+    let reopened = Engine::open(&name).await.unwrap();
+    reopened.load(&id).await.unwrap();
+    assert_eq!(reopened.with_doc(&id, |d| d.heads()).unwrap(), heads);
+    let n = Reflect::get(&reopened.with_doc(&id, |d| d.value()).unwrap(), &"n".into()).unwrap();
+    assert_eq!(n.as_f64(), Some(300.0));
+}
+
+#[wasm_bindgen_test]
+async fn an_unreachable_server_is_reported_as_offline_and_nothing_is_lost() {
+    let engine = Engine::open(&unique_name("offline")).await.unwrap();
+    let id = engine.create(&js(r#"{"k":"v"}"#)).await.unwrap();
     // Port 9 on loopback (discard) is closed here: the fetch fails at the network level.
     let remote = Remote {
         server: "http://127.0.0.1:9".into(),
         token: "t".into(),
     };
-    let err = repo.sync(&mut doc, &remote).await.unwrap_err();
+    let err = engine.sync_http(&remote, &[]).await.unwrap_err();
     assert!(matches!(err, ClientError::Offline(_)), "{err:?}");
     assert_eq!(err.code(), "E_OFFLINE");
-    repo.close();
+    let entries = engine.outbox().await.unwrap();
+    assert_eq!(entries.len(), 1, "still queued");
+    assert_eq!(entries[0].last_error.as_deref(), Some("E_OFFLINE"));
+    assert!(engine.load(&id).await.unwrap());
 }

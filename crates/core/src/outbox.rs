@@ -99,11 +99,19 @@ impl Outbox {
     /// were in flight go back to pending: whether or not the request landed, sending it again
     /// is harmless (the server applies changes idempotently).
     pub fn restore(entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
-        let mut outbox = Self::new();
-        for mut entry in entries {
+        Self::exactly(entries.into_iter().map(|mut entry| {
             if entry.status == OpStatus::InFlight {
                 entry.status = OpStatus::Pending;
             }
+            entry
+        }))
+    }
+
+    /// Rebuilds the outbox with the entries' statuses as they are, in-flight ones included
+    /// (for a process that knows which of them it has in flight).
+    pub fn exactly(entries: impl IntoIterator<Item = OutboxEntry>) -> Self {
+        let mut outbox = Self::new();
+        for entry in entries {
             outbox.next_seq = outbox.next_seq.max(entry.seq + 1);
             outbox.seq_of.insert(entry.id, entry.seq);
             outbox.entries.insert(entry.seq, entry);

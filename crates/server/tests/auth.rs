@@ -182,6 +182,19 @@ async fn readers_cannot_write_and_strangers_see_nothing(backend: Backend) {
         json!([{ "user": "bob", "role": "writer" }])
     );
 
+    // Bob's document list shows it, with his role; Mallory's does not.
+    let (_, list) = server
+        .json("GET", "/v1/docs", Some(&server.token("bob")), vec![])
+        .await;
+    assert_eq!(
+        list["documents"],
+        json!([{ "id": id.to_string(), "role": "writer" }])
+    );
+    let (_, list) = server
+        .json("GET", "/v1/docs", Some(&server.token("mallory")), vec![])
+        .await;
+    assert_eq!(list["documents"], json!([]));
+
     // Revoked, Bob loses access.
     let path = format!("/v1/docs/{id}/members/bob");
     assert_eq!(

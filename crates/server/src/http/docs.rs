@@ -42,6 +42,19 @@ pub async fn get(
     ))
 }
 
+/// `GET /v1/docs`: `{"documents": [{"id", "role"}]}`, every document the caller may read.
+pub async fn list(
+    State(state): State<AppState>,
+    User(user): User,
+) -> Result<impl IntoResponse, Error> {
+    let documents = state.documents.store.documents_for(&user).await?;
+    let documents: Vec<_> = documents
+        .iter()
+        .map(|(id, role)| json!({ "id": id.to_string(), "role": role }))
+        .collect();
+    Ok(Json(json!({ "documents": documents })))
+}
+
 /// `GET /v1/docs/{id}/members` (owner only).
 pub async fn members(
     State(state): State<AppState>,

@@ -3,6 +3,7 @@
 //! Routes (all `/v1` routes but `health` and `dev/token` need `Authorization: Bearer <jwt>`):
 //! - `POST /v1/sync` — a sync round: protocol `SyncRequest` in, `SyncResponse` out, after commit
 //! - `GET  /v1/ws` — live sync over WebSocket (protocol frames; see `ws`)
+//! - `GET  /v1/docs` — the documents the caller owns or is a member of
 //! - `GET  /v1/docs/{id}` — a document's merged Automerge bytes
 //! - `GET  /v1/docs/{id}/members`, `PUT|DELETE /v1/docs/{id}/members/{user}` — access (owner only)
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     let mut api = Router::new()
         .route("/sync", post(sync::sync))
         .route("/ws", get(ws::upgrade))
+        .route("/docs", get(docs::list))
         .route("/docs/{id}", get(docs::get))
         .route("/docs/{id}/members", get(docs::members))
         .route(

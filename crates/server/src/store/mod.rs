@@ -162,6 +162,9 @@ pub trait DocumentStore: Send + Sync + 'static {
         role: Option<Role>,
     ) -> Result<(), StoreError>;
 
+    /// The documents `user` owns or is a member of, with their role, by id.
+    async fn documents_for(&self, user: &str) -> Result<Vec<(DocumentId, Role)>, StoreError>;
+
     /// How many change rows `document` has.
     async fn change_count(&self, document: &DocumentId) -> Result<u64, StoreError>;
 

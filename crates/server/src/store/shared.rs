@@ -22,6 +22,10 @@ pub(super) const SET_MEMBER: &str = "INSERT INTO document_members (document_id, 
 pub(super) const REMOVE_MEMBER: &str =
     "DELETE FROM document_members WHERE document_id = $1 AND user_id = $2";
 pub(super) const CHANGE_COUNT: &str = "SELECT count(*) FROM changes WHERE document_id = $1";
+pub(super) const DOCUMENTS_FOR: &str = "SELECT id, 'owner' FROM documents WHERE owner = $1
+     UNION ALL
+     SELECT document_id, role FROM document_members WHERE user_id = $1
+     ORDER BY 1";
 
 /// `impl DocumentStore for $store` (which has a `pool` field): the shared methods, plus the
 /// backend's own (`describe`, `begin`, `save_snapshot`, `listen`).
@@ -107,6 +111,24 @@ macro_rules! document_store {
                 };
                 query.execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn documents_for(
+                &self,
+                user: &str,
+            ) -> Result<Vec<(cairn_core::DocumentId, $crate::store::Role)>, $crate::store::StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as($crate::store::shared::DOCUMENTS_FOR)
+                    .bind(user)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, role)| {
+                        let id = id
+                            .parse()
+                            .map_err(|e| $crate::store::StoreError::Corrupt(format!("document id {id}: {e}")))?;
+                        Ok((id, $crate::store::Role::parse(&role)?))
+                    })
+                    .collect()
             }
 
             async fn change_count(&self, document: &cairn_core::DocumentId) -> Result<u64, $crate::store::StoreError> {

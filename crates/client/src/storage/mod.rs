@@ -1,0 +1,357 @@
+//! The IndexedDB layout (schema version 2), through rexie. Works in windows and workers (idb
+//! takes `indexedDB` from the global scope).
+//!
+//! - `documents` `{id, snapshot?: Uint8Array, created}` — one record per document; the
+//!   snapshot is Automerge's saved form of the changes folded into it.
+//! - `changes` `{key (auto), doc, bytes, local}` — change rows since the snapshot, local and
+//!   remote; index `by_doc` on `[doc, key]`.
+//! - `outbox` `{seq (auto), id, doc, changes: Uint8Array[], attempts, nextAttemptAt, status,
+//!   code, createdAt}` — operations waiting for the server's ack.
+//! - `sync` `{doc, heads: string[]}` — the heads the server acknowledged, per document.
+//! - `meta` `{key, value}` — the bearer token (for the Service Worker) and markers.
+//!
+//! A local change and its outbox entry are written in the same transaction. Keys grow in
+//! commit order across tabs (IndexedDB serializes read-write transactions on a store), so
+//! "rows after key k" is an exact incremental read. Version 1 had only `documents` (with a
+//! `synced` field, now ignored: the first sync after the upgrade re-sends, harmlessly).
+
+mod records;
+
+use cairn_core::outbox::OutboxEntry;
+use cairn_core::{ChangeHash, DocumentId};
+use js_sys::{Array, Uint8Array};
+use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode};
+use wasm_bindgen::JsValue;
+
+pub use self::records::outbox_entry_to_js;
+use self::records::{document_record, get_field, outbox_entry, outbox_record, set};
+use crate::ClientError;
+
+const SCHEMA_VERSION: u32 = 2;
+pub const DOCUMENTS: &str = "documents";
+pub const CHANGES: &str = "changes";
+pub const OUTBOX: &str = "outbox";
+pub const SYNC: &str = "sync";
+pub const META: &str = "meta";
+const BY_DOC: &str = "by_doc";
+
+/// The IndexedDB database name for a repo called `name`.
+pub fn database_name(name: &str) -> String {
+    format!("cairn:{name}")
+}
+
+pub async fn open(name: &str) -> Result<Rexie, ClientError> {
+    Ok(Rexie::builder(&database_name(name))
+        .version(SCHEMA_VERSION)
+        .add_object_store(ObjectStore::new(DOCUMENTS).key_path("id"))
+        .add_object_store(
+            ObjectStore::new(CHANGES)
+                .key_path("key")
+                .auto_increment(true)
+                .add_index(Index::new_array(BY_DOC, ["doc", "key"])),
+        )
+        .add_object_store(
+            ObjectStore::new(OUTBOX)
+                .key_path("seq")
+                .auto_increment(true),
+        )
+        .add_object_store(ObjectStore::new(SYNC).key_path("doc"))
+        .add_object_store(ObjectStore::new(META).key_path("key"))
+        .build()
+        .await?)
+}
+
+pub async fn delete(name: &str) -> Result<(), ClientError> {
+    Ok(Rexie::delete(&database_name(name)).await?)
+}
+
+/// `[doc, after]` (exclusive) to `[doc, +∞]`: a document's change rows after key `after`.
+fn rows_after(doc: &str, after: f64) -> Result<KeyRange, ClientError> {
+    let lower: Array = [JsValue::from_str(doc), JsValue::from_f64(after)]
+        .iter()
+        .collect();
+    let upper: Array = [JsValue::from_str(doc), JsValue::from_f64(f64::INFINITY)]
+        .iter()
+        .collect();
+    Ok(KeyRange::bound(&lower, &upper, Some(true), Some(false)).map_err(rexie::Error::from)?)
+}
+
+fn rows(values: Vec<JsValue>) -> Vec<(f64, Vec<u8>)> {
+    values
+        .iter()
+        .filter_map(|r| {
+            let key = get_field(r, "key").as_f64()?;
+            let bytes = get_field(r, "bytes")
+                .dyn_into::<Uint8Array>()
+                .ok()?
+                .to_vec();
+            Some((key, bytes))
+        })
+        .collect()
+}
+
+use wasm_bindgen::JsCast;
+
+/// What is stored of a document.
+#[derive(Debug)]
+pub struct Stored {
+    pub snapshot: Option<Vec<u8>>,
+    pub rows: Vec<(f64, Vec<u8>)>,
+    pub server_heads: Vec<ChangeHash>,
+}
+
+/// A document's record, change rows and acknowledged heads; `None` if it is not stored.
+pub async fn read_document(db: &Rexie, id: &DocumentId) -> Result<Option<Stored>, ClientError> {
+    let key = id.to_string();
+    let tx = db.transaction(&[DOCUMENTS, CHANGES, SYNC], TransactionMode::ReadOnly)?;
+    let Some(record) = tx.store(DOCUMENTS)?.get(JsValue::from_str(&key)).await? else {
+        tx.done().await?;
+        return Ok(None);
+    };
+    let snapshot = get_field(&record, "snapshot")
+        .dyn_into::<Uint8Array>()
+        .ok()
+        .map(|a| a.to_vec());
+    let changes = tx
+        .store(CHANGES)?
+        .index(BY_DOC)?
+        .get_all(Some(rows_after(&key, f64::NEG_INFINITY)?), None)
+        .await?;
+    let sync = tx.store(SYNC)?.get(JsValue::from_str(&key)).await?;
+    tx.done().await?;
+    let server_heads = sync
+        .map(|s| records::heads(&get_field(&s, "heads")))
+        .unwrap_or_default();
+    Ok(Some(Stored {
+        snapshot,
+        rows: rows(changes),
+        server_heads,
+    }))
+}
+
+/// A document's change rows after key `after`.
+pub async fn read_rows_after(
+    db: &Rexie,
+    id: &DocumentId,
+    after: f64,
+) -> Result<Vec<(f64, Vec<u8>)>, ClientError> {
+    let tx = db.transaction(&[CHANGES], TransactionMode::ReadOnly)?;
+    let found = tx
+        .store(CHANGES)?
+        .index(BY_DOC)?
+        .get_all(Some(rows_after(&id.to_string(), after)?), None)
+        .await?;
+    tx.done().await?;
+    Ok(rows(found))
+}
+
+/// The ids of every stored document.
+pub async fn list_documents(db: &Rexie) -> Result<Vec<String>, ClientError> {
+    let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
+    let keys = tx.store(DOCUMENTS)?.get_all_keys(None, None).await?;
+    tx.done().await?;
+    Ok(keys.into_iter().filter_map(|k| k.as_string()).collect())
+}
+
+/// A local write: the document (its record created if `new`) and, if it changed, the change
+/// and its outbox entry.
+#[derive(Debug)]
+pub struct LocalWrite {
+    pub doc: DocumentId,
+    pub new: bool,
+    pub bytes: Option<Vec<u8>>,
+    pub entry: Option<OutboxEntry>,
+}
+
+/// How many local-write transactions this module has run (tests check group commit).
+pub static LOCAL_WRITE_TRANSACTIONS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Writes a batch of local changes and their outbox entries in one transaction (group
+/// commit); resolves once it has committed.
+pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(), ClientError> {
+    LOCAL_WRITE_TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tx = db.transaction(&[DOCUMENTS, CHANGES, OUTBOX], TransactionMode::ReadWrite)?;
+    let (documents, changes, outbox) =
+        (tx.store(DOCUMENTS)?, tx.store(CHANGES)?, tx.store(OUTBOX)?);
+    for write in batch {
+        let doc = write.doc.to_string();
+        if write.new {
+            documents
+                .put(&document_record(&doc, None, now)?, None)
+                .await?;
+        }
+        if let Some(bytes) = &write.bytes {
+            changes
+                .add(&records::change_row(&doc, bytes, true)?, None)
+                .await?;
+        }
+        if let Some(entry) = &write.entry {
+            outbox.add(&outbox_record(entry, false)?, None).await?;
+        }
+    }
+    tx.done().await?;
+    Ok(())
+}
+
+/// Every outbox entry, oldest first.
+pub async fn read_outbox(db: &Rexie) -> Result<Vec<OutboxEntry>, ClientError> {
+    let tx = db.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
+    let all = tx.store(OUTBOX)?.get_all(None, None).await?;
+    tx.done().await?;
+    all.iter().map(outbox_entry).collect()
+}
+
+/// Stores new states of existing outbox entries (attempts, next attempt, status).
+pub async fn update_outbox(db: &Rexie, entries: &[OutboxEntry]) -> Result<(), ClientError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let tx = db.transaction(&[OUTBOX], TransactionMode::ReadWrite)?;
+    let outbox = tx.store(OUTBOX)?;
+    for entry in entries {
+        outbox.put(&outbox_record(entry, true)?, None).await?;
+    }
+    tx.done().await?;
+    Ok(())
+}
+
+/// What a server answer changes for one document.
+#[derive(Debug)]
+pub struct Received {
+    pub doc: DocumentId,
+    /// Bytes to store as a remote change row (empty: nothing new).
+    pub data: Vec<u8>,
+    /// The server's heads, when known.
+    pub server_heads: Option<Vec<ChangeHash>>,
+}
+
+/// Stores what the server sent and removes acknowledged outbox entries, in one transaction.
+pub async fn write_received(
+    db: &Rexie,
+    received: &[Received],
+    acked: &[u64],
+    now: f64,
+) -> Result<(), ClientError> {
+    let tx = db.transaction(
+        &[DOCUMENTS, CHANGES, SYNC, OUTBOX],
+        TransactionMode::ReadWrite,
+    )?;
+    let (documents, changes, sync, outbox) = (
+        tx.store(DOCUMENTS)?,
+        tx.store(CHANGES)?,
+        tx.store(SYNC)?,
+        tx.store(OUTBOX)?,
+    );
+    for r in received {
+        let doc = r.doc.to_string();
+        if documents.get(JsValue::from_str(&doc)).await?.is_none() {
+            documents
+                .put(&document_record(&doc, None, now)?, None)
+                .await?;
+        }
+        if !r.data.is_empty() {
+            changes
+                .add(&records::change_row(&doc, &r.data, false)?, None)
+                .await?;
+        }
+        if let Some(heads) = &r.server_heads {
+            sync.put(&records::sync_record(&doc, heads)?, None).await?;
+        }
+    }
+    for seq in acked {
+        outbox.delete(JsValue::from_f64(*seq as f64)).await?;
+    }
+    tx.done().await?;
+    Ok(())
+}
+
+/// Makes sure a record exists for `id` (a document found on the server, not yet received).
+pub async fn ensure_document(db: &Rexie, id: &DocumentId, now: f64) -> Result<(), ClientError> {
+    write_received(
+        db,
+        &[Received {
+            doc: *id,
+            data: Vec::new(),
+            server_heads: None,
+        }],
+        &[],
+        now,
+    )
+    .await
+}
+
+/// Folds a document's change rows into its snapshot: `save` is called inside the transaction
+/// with every row still stored; rows up to the last one it saw are deleted.
+pub async fn compact(
+    db: &Rexie,
+    id: &DocumentId,
+    now: f64,
+    save: impl FnOnce(Vec<(f64, Vec<u8>)>) -> Result<Vec<u8>, ClientError>,
+) -> Result<(), ClientError> {
+    let doc = id.to_string();
+    let tx = db.transaction(&[DOCUMENTS, CHANGES], TransactionMode::ReadWrite)?;
+    let changes = tx.store(CHANGES)?;
+    let stored = rows(
+        changes
+            .index(BY_DOC)?
+            .get_all(Some(rows_after(&doc, f64::NEG_INFINITY)?), None)
+            .await?,
+    );
+    let keys: Vec<f64> = stored.iter().map(|(k, _)| *k).collect();
+    let snapshot = save(stored)?;
+    tx.store(DOCUMENTS)?
+        .put(&document_record(&doc, Some(&snapshot), now)?, None)
+        .await?;
+    for key in keys {
+        changes.delete(JsValue::from_f64(key)).await?;
+    }
+    tx.done().await?;
+    Ok(())
+}
+
+/// Removes a document and everything about it (its outbox entries too).
+pub async fn delete_document(db: &Rexie, id: &DocumentId) -> Result<(), ClientError> {
+    let doc = id.to_string();
+    let tx = db.transaction(
+        &[DOCUMENTS, CHANGES, SYNC, OUTBOX],
+        TransactionMode::ReadWrite,
+    )?;
+    tx.store(DOCUMENTS)?.delete(JsValue::from_str(&doc)).await?;
+    tx.store(SYNC)?.delete(JsValue::from_str(&doc)).await?;
+    let changes = tx.store(CHANGES)?;
+    for (key, _) in rows(
+        changes
+            .index(BY_DOC)?
+            .get_all(Some(rows_after(&doc, f64::NEG_INFINITY)?), None)
+            .await?,
+    ) {
+        changes.delete(JsValue::from_f64(key)).await?;
+    }
+    let outbox = tx.store(OUTBOX)?;
+    for record in outbox.get_all(None, None).await? {
+        if get_field(&record, "doc").as_string().as_deref() == Some(doc.as_str()) {
+            outbox.delete(get_field(&record, "seq")).await?;
+        }
+    }
+    tx.done().await?;
+    Ok(())
+}
+
+/// A `meta` value.
+pub async fn get_meta(db: &Rexie, key: &str) -> Result<JsValue, ClientError> {
+    let tx = db.transaction(&[META], TransactionMode::ReadOnly)?;
+    let record = tx.store(META)?.get(JsValue::from_str(key)).await?;
+    tx.done().await?;
+    Ok(record.map_or(JsValue::UNDEFINED, |r| get_field(&r, "value")))
+}
+
+pub async fn set_meta(db: &Rexie, key: &str, value: &JsValue) -> Result<(), ClientError> {
+    let record = js_sys::Object::new();
+    set(&record, "key", &JsValue::from_str(key))?;
+    set(&record, "value", value)?;
+    let tx = db.transaction(&[META], TransactionMode::ReadWrite)?;
+    tx.store(META)?.put(&record, None).await?;
+    tx.done().await?;
+    Ok(())
+}
