@@ -1,6 +1,6 @@
 // Types for @cairn/client.
 
-/** Stable error codes. Server-side validation errors keep the server's code (E_INVALID_DOCUMENT, ...). */
+/** Stable error codes. Server-side errors keep the server's code (E_INVALID_CHANGE, ...). */
 export type CairnErrorCode =
   | 'E_OFFLINE'
   | 'E_QUOTA'
@@ -10,6 +10,7 @@ export type CairnErrorCode =
   | 'E_BUSY'
   | 'E_PROTOCOL'
   | 'E_NO_SERVER'
+  | 'E_TIMEOUT'
   | 'E_UNAUTHORIZED'
   | 'E_FORBIDDEN'
   | 'E_INTERNAL'
@@ -18,46 +19,137 @@ export type CairnErrorCode =
 export class CairnError extends Error {
   readonly name: 'CairnError';
   readonly code: CairnErrorCode;
-  /** HTTP status, for errors the server reported. */
+  /** HTTP status, for errors the server reported over HTTP. */
   readonly status?: number;
+  /** Whether trying again later may succeed (errors the server reported). */
+  readonly retryable?: boolean;
+  /** Documents concerned (e.g. those you may not access). */
+  readonly documents?: string[];
 }
 
-export class DocHandle {
+/** A JSON value as stored in a document (strings are collaborative text). */
+export type Value = null | boolean | number | string | Uint8Array | Date | Value[] | { [key: string]: Value };
+export type Path = (string | number)[];
+
+export type Operation =
+  | { op: 'put'; path: Path; value: Value }
+  | { op: 'delete'; path: Path }
+  | { op: 'insert'; path: Path; index: number; value: Value }
+  | { op: 'splice'; path: Path; index: number; delete: number; text?: string }
+  | { op: 'increment'; path: Path; by?: number };
+
+/** Helpers passed to a change function next to the draft. */
+export interface ChangeTx {
+  put(path: Path, value: Value): void;
+  delete(path: Path): void;
+  insert(path: Path, index: number, value: Value): void;
+  /** Text editing: at `index`, delete `deleteCount` characters and insert `text`. */
+  splice(path: Path, index: number, deleteCount: number, text?: string): void;
+  increment(path: Path, by?: number): void;
+}
+
+export interface ChangeInfo {
+  hash: string;
+  actor: string;
+  seq: number;
+  /** Milliseconds since the epoch. */
+  time: number;
+  message: string | null;
+  deps: string[];
+}
+
+export class DocHandle<T extends Record<string, any> = Record<string, any>> {
   /** automerge-repo compatible id (bs58check of 16 bytes). */
   readonly id: string;
   /** `automerge:<id>` */
   readonly url: string;
-  get(key: string): string | undefined;
-  set(key: string, value: string): this;
-  keys(): string[];
+  /** The document as plain JSON (a fresh copy). */
+  value(): T;
+  toJSON(): T;
+  /**
+   * One Automerge change; resolves once it is durable in IndexedDB with its outbox entry.
+   * Mutate the draft (`d.title = 'x'`, `d.tags.push('y')`, `delete d.old`) or pass operations.
+   */
+  change(fn: (draft: T, tx: ChangeTx) => void): Promise<void>;
+  change(ops: Operation[]): Promise<void>;
+  put(path: Path, value: Value): Promise<void>;
+  delete(path: Path): Promise<void>;
+  insert(path: Path, index: number, value: Value): Promise<void>;
+  splice(path: Path, index: number, deleteCount: number, text?: string): Promise<void>;
+  increment(path: Path, by?: number): Promise<void>;
   /** Change hashes (hex) of the document's heads. */
   heads(): string[];
-  toJSON(): Record<string, string>;
+  history(): ChangeInfo[];
+  /** Called after every change: `local` (this tab), `tab` (another tab), `remote` (another device). */
+  subscribe(callback: (value: T, info: { source: 'local' | 'tab' | 'remote' }) => void): () => void;
 }
 
 export interface OpenOptions {
   /** Repository name; one IndexedDB database per name. Default `"default"`. */
   name?: string;
-  /** Base URL of the Cairn server, e.g. `location.origin`. Needed to sync. */
+  /** Base URL of the Cairn server, e.g. `location.origin`. */
   server?: string;
-  /** Bearer token (JWT) for the server. Needed to sync. */
+  /** Bearer token (JWT). Also stored for the Service Worker. */
   token?: string;
+  /** Sync by itself (WebSocket, HTTP fallback). Default `true`. */
+  autoSync?: boolean;
+  /** Register a Background Sync (`cairn-sync`) when changes are queued offline. Default `false`. */
+  backgroundSync?: boolean;
 }
 
-export class Repo {
+export interface SyncStatus {
+  online: boolean;
+  syncing: boolean;
+  /** Operations waiting to upload. */
+  pending: number;
+  /** Milliseconds since the epoch of the last successful round, or null. */
+  lastSyncedAt: number | null;
+  error: CairnError | null;
+  /** Whether this tab runs the network sync. */
+  leader: boolean;
+  /** Whether the browser granted persistent storage. */
+  persisted: boolean;
+}
+
+export interface OutboxEntry {
+  /** Operation id (hex). */
+  id: string;
+  seq: number;
+  kind: 'changes';
+  doc: string;
+  changeCount: number;
+  attempts: number;
+  nextAttemptAt: number;
+  status: 'pending' | 'in-flight' | 'failed';
+  code: string | null;
+  createdAt: number;
+}
+
+export interface RepoEventMap {
+  status: CustomEvent<SyncStatus>;
+  change: CustomEvent<{ id: string; source: 'remote' }>;
+  restored: CustomEvent<{ documents: string[] }>;
+}
+
+export class Repo extends EventTarget {
   static open(options?: OpenOptions): Promise<Repo>;
   static delete(name: string): Promise<void>;
   readonly name: string;
   readonly server: string | undefined;
-  /** Replaces the bearer token. */
+  /** The bearer token; setting it reconnects. */
   token: string | undefined;
-  create(initial?: Record<string, string>): DocHandle;
-  find(id: string): Promise<DocHandle | undefined>;
+  readonly status: SyncStatus;
+  create<T extends Record<string, any>>(initial?: T): Promise<DocHandle<T>>;
+  find<T extends Record<string, any>>(id: string): Promise<DocHandle<T> | undefined>;
   list(): Promise<string[]>;
-  save(doc: DocHandle): Promise<void>;
-  /** One sync round; resolves with the server's heads (hex) once it has committed. */
-  sync(doc: DocHandle): Promise<string[]>;
-  /** The document merged with the server's copy (fetched if not stored locally). */
-  pull(id: string): Promise<DocHandle>;
+  delete(id: string): Promise<void>;
+  outbox(): Promise<OutboxEntry[]>;
+  /** Forces a round: sends what is queued and fetches what changed elsewhere. */
+  sync(): Promise<void>;
   close(): void;
+  addEventListener<K extends keyof RepoEventMap>(type: K, listener: (event: RepoEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
 }
+
+export function open(options?: OpenOptions): Promise<Repo>;
+export const Cairn: { open: typeof open; Repo: typeof Repo };

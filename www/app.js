@@ -1,23 +1,40 @@
 // The walking-skeleton page: sign in as a local user (development mode), then one document,
-// edited locally, saved to IndexedDB and synced with the server; `?doc=<id>` opens a document
-// from the server.
+// edited locally (durable in IndexedDB at once) and synced by the SDK in the background;
+// `?doc=<id>` opens a document from this device or the server. The full demo comes later.
 import { Repo } from '/pkg/index.js';
 
 const $ = (id) => document.getElementById(id);
 let repo;
 let doc;
+let unsubscribe;
 
 function status(text, kind = 'info') {
   $('status').textContent = text;
   $('status').dataset.kind = kind;
 }
 
+function showSync(s) {
+  const el = $('sync');
+  el.dataset.online = String(s.online);
+  el.dataset.pending = String(s.pending);
+  const last = s.lastSyncedAt ? `last synced ${new Date(s.lastSyncedAt).toLocaleTimeString()}` : 'never synced';
+  const error = s.error ? ` · ${s.error.code}` : '';
+  el.textContent = `${s.online ? 'online' : 'offline'} · ${s.pending} pending · ${last}${error}`;
+}
+
 function show() {
   $('doc-id').textContent = doc ? doc.id : 'none yet';
-  $('content').textContent = JSON.stringify(doc ? doc.toJSON() : {}, null, 2);
+  $('content').textContent = JSON.stringify(doc ? doc.value() : {}, null, 2);
   const share = $('share');
   share.hidden = !doc;
   if (doc) share.href = `${location.pathname}?doc=${encodeURIComponent(doc.id)}`;
+}
+
+function use(handle) {
+  unsubscribe?.();
+  doc = handle;
+  unsubscribe = doc?.subscribe(() => show());
+  show();
 }
 
 /** Development sign-in: the server mints a token for a named local user. */
@@ -34,16 +51,16 @@ async function signIn(user) {
   $('signed-in').textContent = `signed in as ${user}`;
 }
 
-async function openFromServer(id) {
-  status(`loading ${id}…`);
+async function open(id) {
+  status(`opening ${id}…`);
   try {
-    doc = await repo.pull(id);
+    const found = await repo.find(id);
+    if (!found) throw Object.assign(new Error('no such document (or no access)'), { code: 'E_NOT_FOUND' });
+    use(found);
     status('loaded from the server', 'ok');
   } catch (e) {
-    doc = await repo.find(id).catch(() => undefined);
-    status(`${e.code}: ${e.message}${doc ? ' (showing the local copy)' : ''}`, 'error');
+    status(`${e.code}: ${e.message}`, 'error');
   }
-  show();
 }
 
 $('sign-in').addEventListener('submit', async (event) => {
@@ -57,28 +74,23 @@ $('sign-in').addEventListener('submit', async (event) => {
 });
 
 $('create').addEventListener('click', async () => {
-  doc = repo.create();
-  await repo.save(doc);
+  use(await repo.create({}));
   status('new document created', 'ok');
-  show();
 });
 
 $('open').addEventListener('click', () => {
   const id = $('open-id').value.trim();
-  if (id) openFromServer(id);
+  if (id) open(id);
 });
+
+$('sync-now').addEventListener('click', () => repo.sync().catch((e) => status(`${e.code}: ${e.message}`, 'error')));
 
 $('edit').addEventListener('submit', async (event) => {
   event.preventDefault();
-  if (!doc) doc = repo.create();
   try {
-    doc.set($('key').value, $('value').value);
-    await repo.save(doc);
-    show();
-    status('saved locally; syncing…');
-    await repo.sync(doc);
-    show();
-    status('synced: the server has committed this document', 'ok');
+    if (!doc) use(await repo.create({}));
+    await doc.put([$('key').value], $('value').value);
+    status('saved on this device', 'ok');
   } catch (e) {
     status(`${e.code}: ${e.message}`, 'error');
   }
@@ -86,13 +98,14 @@ $('edit').addEventListener('submit', async (event) => {
 
 try {
   repo = await Repo.open({ name: 'cairn-demo', server: location.origin });
+  repo.addEventListener('status', (e) => showSync(e.detail));
+  showSync(repo.status);
   const user = localStorage.getItem('cairn-demo-user') ?? $('user').value;
   $('user').value = user;
   await signIn(user);
   const id = new URLSearchParams(location.search).get('doc');
-  if (id) {
-    await openFromServer(id);
-  } else {
+  if (id) await open(id);
+  else {
     status('ready', 'ok');
     show();
   }

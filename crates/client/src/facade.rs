@@ -242,11 +242,9 @@ impl WasmRepo {
             let handled = engine.handle_frame(&bytes.to_vec()).await?;
             let out = Object::new();
             let _ = Reflect::set(&out, &"changed".into(), &ids_js(&handled.changed));
-            let _ = Reflect::set(
-                &out,
-                &"welcome".into(),
-                &JsValue::from_bool(handled.welcome),
-            );
+            let flag = |k: &str, v: bool| Reflect::set(&out, &k.into(), &JsValue::from_bool(v));
+            let _ = flag("welcome", handled.welcome);
+            let _ = flag("answered", handled.answered);
             let error = handled.error.map_or(JsValue::NULL, |e| {
                 let err = ClientError::Server {
                     status: 0,

@@ -163,9 +163,7 @@ impl Document {
             set("time", JsValue::from_f64(change.timestamp() as f64));
             set(
                 "message",
-                change
-                    .message()
-                    .map_or(JsValue::NULL, JsValue::from_str),
+                change.message().map_or(JsValue::NULL, JsValue::from_str),
             );
             let deps: Array = change
                 .deps()

@@ -32,6 +32,8 @@ pub struct Handled {
     pub changed: Vec<DocumentId>,
     /// A `Welcome`: the socket is authenticated.
     pub welcome: bool,
+    /// The answer (or error) to this engine's request in flight: the next may go.
+    pub answered: bool,
     /// An error the server reported.
     pub error: Option<ErrorMessage>,
 }
@@ -168,15 +170,19 @@ impl Engine {
         Ok(Outbox::restore(storage::read_outbox(self.db()).await?).undelivered())
     }
 
-    /// A `Subscribe` frame for `ids` with this device's heads.
+    /// A `Subscribe` frame for those of `ids` the server has acknowledged before (documents
+    /// made here and never synced are followed once their first sync creates them there).
     pub async fn subscribe_frame(&self, ids: &[DocumentId]) -> Result<Message, ClientError> {
         let mut docs = Vec::new();
         for id in ids {
             self.load_or_empty(id).await?;
-            docs.push(DocHeads {
-                document: *id,
-                heads: self.with_doc(id, |d| d.heads())?,
-            });
+            let (known, heads) = self.with_doc(id, |d| (!d.server_heads.is_empty(), d.heads()))?;
+            if known {
+                docs.push(DocHeads {
+                    document: *id,
+                    heads,
+                });
+            }
         }
         Ok(Message::Subscribe(docs))
     }
@@ -188,10 +194,18 @@ impl Engine {
                 welcome: true,
                 ..Handled::default()
             }),
-            Message::SyncResponse(r) => Ok(Handled {
-                changed: self.sync_response(r).await?,
-                ..Handled::default()
-            }),
+            Message::SyncResponse(r) => {
+                let answered = self
+                    .state()
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.request == r.request);
+                Ok(Handled {
+                    changed: self.sync_response(r).await?,
+                    answered,
+                    ..Handled::default()
+                })
+            }
             Message::Changes(c) => Ok(Handled {
                 changed: self.pushed(c).await?,
                 ..Handled::default()
@@ -207,6 +221,7 @@ impl Engine {
                 }
                 Ok(Handled {
                     error: Some(e),
+                    answered: ours,
                     ..Handled::default()
                 })
             }

@@ -4,6 +4,7 @@
 //! the server answers `Welcome { user }`, or `Error` and closes. Then the client may send
 //! `Subscribe`, `Unsubscribe` and `SyncRequest` frames; the server answers sync requests with
 //! `SyncResponse` and pushes `Changes` for followed documents whenever anyone commits to them.
+//! A document synced over the socket is followed from then on, like a subscribed one.
 //! Access is checked for every frame and again before every push.
 //!
 //! Backpressure: pushes are driven by marks in the connection's mailbox (see `hub`), which
@@ -190,9 +191,18 @@ impl Connection {
         let id = request.request;
         match self.state.documents.sync(&self.user, request).await {
             Ok(response) => {
+                // Syncing a document over the socket also follows it (within the limit): a
+                // client need not subscribe to a document it has just created.
+                let max = self.state.limits.max_subscriptions;
                 for d in &response.documents {
                     if let Some(heads) = self.following.get_mut(&d.document) {
                         heads.clone_from(&d.heads);
+                    } else if self.following.len() < max {
+                        self.state
+                            .documents
+                            .hub
+                            .subscribe(d.document, &self.mailbox);
+                        self.following.insert(d.document, d.heads.clone());
                     }
                 }
                 vec![Message::SyncResponse(response)]

@@ -1,0 +1,277 @@
+// Repo: a named repository of documents in IndexedDB, synced with a Cairn server.
+import { call, callSync, CairnError, wrap } from './errors.js';
+import { DocHandle } from './doc.js';
+import { Syncer } from './sync.js';
+import { Tabs } from './tabs.js';
+import { wasm } from './wasm.js';
+
+const BACKGROUND_SYNC_TAG = 'cairn-sync';
+
+export class Repo extends EventTarget {
+  #handles = new Map();
+  #tabs;
+  #syncer = null;
+  #server;
+  #token;
+  #autoSync;
+  #backgroundSync;
+  #WasmRepo;
+  #roundWaiters = new Map();
+  /** @internal */
+  wasm;
+  /** Sync status; every update also fires a `status` event. */
+  status = { online: false, syncing: false, pending: 0, lastSyncedAt: null, error: null, leader: false, persisted: false };
+
+  /**
+   * Opens (or creates) the repository: its IndexedDB database, named after `name`. Works with
+   * no network at all. With `server` and `token`, sync runs by itself (unless `autoSync: false`).
+   */
+  static async open({ name = 'default', server, token, autoSync = true, backgroundSync = false } = {}) {
+    const WasmRepo = await wasm();
+    const inner = await call(() => WasmRepo.open(name));
+    const repo = new Repo(inner, WasmRepo, { name, server, token, autoSync, backgroundSync });
+    await repo.#init();
+    return repo;
+  }
+
+  /** Deletes the repository `name` and everything stored in it. */
+  static async delete(name) {
+    const WasmRepo = await wasm();
+    return call(() => WasmRepo.delete(name));
+  }
+
+  /** @internal Use `Repo.open`. */
+  constructor(inner, WasmRepo, { name, server, token, autoSync, backgroundSync }) {
+    super();
+    this.wasm = inner;
+    this.#WasmRepo = WasmRepo;
+    this.name = name;
+    this.#server = server?.replace(/\/$/, '');
+    this.#token = token;
+    this.#autoSync = autoSync;
+    this.#backgroundSync = backgroundSync;
+  }
+
+  async #init() {
+    if (this.#token) await call(() => this.wasm.setToken(this.#token));
+    else this.#token = await this.wasm.token().catch(() => undefined);
+    this.#tabs = new Tabs(this.name, { onLeader: () => this.#lead(), onMessage: (m) => this.#message(m) });
+    this.#setStatus({ pending: await this.wasm.pending() });
+    // Ask the browser not to evict our storage under pressure.
+    globalThis.navigator?.storage?.persist?.().then((persisted) => this.#setStatus({ persisted }), () => {});
+  }
+
+  get server() {
+    return this.#server;
+  }
+
+  get token() {
+    return this.#token;
+  }
+
+  /** Replaces the bearer token (e.g. after signing in again); kept for the Service Worker. */
+  set token(token) {
+    this.#token = token;
+    this.wasm.setToken(token).catch(() => {});
+    this.#tabs?.post({ type: 'token', token });
+    this.#syncer?.setToken(token);
+    if (!this.#syncer && this.status.leader) this.#startSync();
+  }
+
+  /** A new document holding `initial`; resolves once it is stored. */
+  async create(initial = {}) {
+    const id = await call(() => this.wasm.create(initial));
+    await this.#queued(); // its first sync creates it on the server, and follows it there
+    return this.#handle(id);
+  }
+
+  /**
+   * The document `id`: from this device, or else fetched from the server. `undefined` if
+   * neither has it (or you may not read it).
+   */
+  async find(id) {
+    if (await call(() => this.wasm.load(id))) return this.#handle(id);
+    if (!this.#server || !this.#token) return undefined;
+    const found = await call(() => this.wasm.pull([id], this.#server, this.#token));
+    if (!found.includes(id)) {
+      await this.wasm.remove(id).catch(() => {});
+      return undefined;
+    }
+    this.#syncer?.follow([id]);
+    return this.#handle(id);
+  }
+
+  /** Ids of every document stored on this device. */
+  list() {
+    return call(() => this.wasm.list());
+  }
+
+  /** Removes the local copy of `id` (and its operations still waiting to upload). */
+  async delete(id) {
+    await call(() => this.wasm.remove(id));
+    this.#handles.delete(id);
+    this.#setStatus({ pending: await this.wasm.pending() });
+  }
+
+  /** Operations waiting for the server: `{id, doc, kind, changeCount, attempts, nextAttemptAt, status, code, createdAt}`. */
+  outbox() {
+    return call(() => this.wasm.outbox());
+  }
+
+  /** Forces a sync round (sends what is queued, fetches what others changed). */
+  async sync() {
+    if (!this.#server || !this.#token) throw new CairnError('this repo has no server or token', 'E_NO_SERVER');
+    if (this.#syncer) return this.#round();
+    // Not the leader: ask it, and wait for its answer.
+    const id = crypto.randomUUID();
+    const done = new Promise((resolve, reject) => this.#roundWaiters.set(id, { resolve, reject }));
+    this.#tabs.post({ type: 'sync-now', id });
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new CairnError('no tab answered', 'E_TIMEOUT')), 30_000));
+    return Promise.race([done, timeout]).finally(() => this.#roundWaiters.delete(id));
+  }
+
+  /** Closes the repository in this tab (another tab takes over syncing). */
+  close() {
+    this.#syncer?.stop();
+    this.#tabs?.close();
+    callSync(() => this.wasm.close());
+  }
+
+  /** @internal Called by DocHandle.change. */
+  async changeDocument(id, ops) {
+    const change = await call(() => this.wasm.change(id, ops));
+    if (!change) return;
+    this.#tabs.post({ type: 'change', id, data: change });
+    this.#handles.get(id)?.notify('local');
+    await this.#queued();
+  }
+
+  async #round() {
+    try {
+      await this.#syncer.round();
+    } catch (e) {
+      throw wrap(e);
+    }
+  }
+
+  /** After a local write: count it, and get it sent. */
+  async #queued() {
+    this.#setStatus({ pending: await this.wasm.pending() });
+    if (this.#syncer) this.#syncer.kick();
+    else this.#tabs.post({ type: 'outbox' });
+    if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
+      navigator.serviceWorker?.ready.then((r) => r.sync?.register(BACKGROUND_SYNC_TAG)).catch(() => {});
+    }
+  }
+
+  #handle(id) {
+    let handle = this.#handles.get(id);
+    if (!handle) {
+      handle = new DocHandle(this, id);
+      this.#handles.set(id, handle);
+    }
+    return handle;
+  }
+
+  #setStatus(patch) {
+    const next = { ...this.status, ...patch };
+    if (patch.error) next.error = wrap(patch.error);
+    this.status = next;
+    this.dispatchEvent(new CustomEvent('status', { detail: next }));
+    if (this.#syncer && ('online' in patch || 'syncing' in patch || 'lastSyncedAt' in patch || 'error' in patch)) {
+      const { online, syncing, lastSyncedAt, error } = next;
+      const shared = error ? { code: error.code, message: error.message } : null;
+      this.#tabs.post({ type: 'status', status: { online, syncing, lastSyncedAt, error: shared } });
+    }
+  }
+
+  /** This tab became the leader: it runs network sync from now on. */
+  #lead() {
+    this.#setStatus({ leader: true });
+    this.#startSync();
+  }
+
+  #startSync() {
+    if (!this.#autoSync || !this.#server || !this.#token || this.#syncer) return;
+    this.#syncer = new Syncer({
+      wasm: this.wasm,
+      WasmRepo: this.#WasmRepo,
+      server: this.#server,
+      token: this.#token,
+      ids: () => this.wasm.list(),
+      onChanged: (ids) => this.#remoteChanged(ids),
+      onStatus: (patch) => {
+        this.#setStatus(patch);
+        if ('lastSyncedAt' in patch) this.wasm.pending().then((pending) => this.#setStatus({ pending }));
+      },
+    });
+    this.#syncer.start();
+    this.#hydrate();
+  }
+
+  /** An empty device (new, or its storage was evicted): fetch the user's documents. */
+  async #hydrate() {
+    try {
+      if ((await this.wasm.list()).length > 0) return;
+      const ids = await this.wasm.listRemote(this.#server, this.#token);
+      if (ids.length === 0) return;
+      const found = await this.wasm.pull(ids, this.#server, this.#token);
+      this.#syncer?.follow(found);
+      this.dispatchEvent(new CustomEvent('restored', { detail: { documents: found } }));
+    } catch {
+      // offline or not allowed: the next connection tries again only if still empty
+    }
+  }
+
+  async #remoteChanged(ids) {
+    for (const id of ids) {
+      const handle = this.#handles.get(id);
+      if (handle) handle.notify('remote');
+      this.dispatchEvent(new CustomEvent('change', { detail: { id, source: 'remote' } }));
+    }
+    this.#tabs.post({ type: 'refresh', ids });
+  }
+
+  async #message(m) {
+    switch (m?.type) {
+      case 'change': {
+        const changed = (() => {
+          try { return this.wasm.absorb(m.id, m.data); } catch { return false; }
+        })();
+        if (changed) this.#handles.get(m.id)?.notify('tab');
+        break;
+      }
+      case 'refresh':
+        for (const id of m.ids) {
+          if (await this.wasm.refresh(id).catch(() => false)) this.#handles.get(id)?.notify('remote');
+        }
+        this.#setStatus({ pending: await this.wasm.pending() });
+        break;
+      case 'outbox':
+        this.#syncer?.kick();
+        this.#setStatus({ pending: await this.wasm.pending() });
+        break;
+      case 'status':
+        if (!this.#syncer) this.#setStatus({ ...m.status, pending: await this.wasm.pending() });
+        break;
+      case 'token':
+        this.#token = m.token;
+        this.#syncer?.setToken(m.token);
+        break;
+      case 'sync-now':
+        if (this.#syncer) {
+          this.#round().then(
+            () => this.#tabs.post({ type: 'round-done', id: m.id }),
+            (e) => this.#tabs.post({ type: 'round-done', id: m.id, error: { code: e.code, message: e.message } }),
+          );
+        }
+        break;
+      case 'round-done': {
+        const waiter = this.#roundWaiters.get(m.id);
+        if (waiter) (m.error ? waiter.reject(new CairnError(m.error.message, m.error.code)) : waiter.resolve());
+        break;
+      }
+      default:
+    }
+  }
+}

@@ -1,0 +1,11 @@
+// Loads the WebAssembly module once (in a window, a worker or a Service Worker).
+import init, { WasmRepo } from '../wasm/cairn_client.js';
+
+let ready;
+
+/** The `WasmRepo` class, once the module is loaded. */
+export async function wasm() {
+  ready ??= init();
+  await ready;
+  return WasmRepo;
+}
