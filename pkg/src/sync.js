@@ -76,7 +76,16 @@ export class Syncer {
 
   /** Starts following a document (created or found after connecting). */
   async follow(ids) {
-    if (this.#ready) this.#ws.send(await this.#wasm.subscribeFrame(ids));
+    if (this.#ready) this.#send(this.#ws, await this.#wasm.subscribeFrame(ids));
+  }
+
+  /** Sends on `ws` if it is still this syncer's open socket (it may have closed meanwhile). */
+  #send(ws, frame) {
+    if (ws && ws === this.#ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(frame);
+      return true;
+    }
+    return false;
   }
 
   /** A full round now: everything due is sent and every document is pulled. */
@@ -122,7 +131,7 @@ export class Syncer {
         this.#failures = 0;
         this.#backoff = RECONNECT_MIN;
         this.#onStatus({ online: true, error: null });
-        ws.send(await this.#wasm.subscribeFrame(await this.#ids()));
+        this.#send(ws, await this.#wasm.subscribeFrame(await this.#ids()));
         this.#pump();
       }
       if (handled.changed.length) this.#onChanged(handled.changed);
@@ -189,7 +198,10 @@ export class Syncer {
       return;
     }
     this.#onStatus({ syncing: true });
-    this.#ws.send(frame);
+    if (!this.#send(this.#ws, frame)) {
+      this.#inFlight = false;
+      await this.#wasm.syncFailed('E_OFFLINE', true).catch(() => {});
+    }
   }
 
   async #scheduleDue() {

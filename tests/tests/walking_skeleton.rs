@@ -6,50 +6,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod support;
+
 use std::path::Path;
-use std::time::SystemTime;
 
 use cairn_harness::server::ServerProcess;
 use cairn_harness::{artifacts_dir, browser, postgres, temp_dir, workspace_root};
 
-/// The newest modification time of any file under `dir`.
-fn newest(dir: &Path) -> SystemTime {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                newest(&path)
-            } else {
-                e.metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::UNIX_EPOCH)
-            }
-        })
-        .max()
-        .unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-/// The test drives the built npm package; refuse to test a stale one.
-fn require_fresh_pkg(root: &Path) {
-    let wasm = root.join("pkg/wasm/cairn_client_bg.wasm");
-    let built = std::fs::metadata(&wasm)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: run scripts/build-wasm", wasm.display()));
-    let sources =
-        newest(&root.join("crates/client/src")).max(newest(&root.join("crates/core/src")));
-    assert!(
-        built >= sources,
-        "pkg/wasm is older than the crates/client or crates/core sources: run scripts/build-wasm"
-    );
-}
-
 #[tokio::test]
 async fn edit_in_one_browser_is_seen_in_a_fresh_one() {
     let root = workspace_root();
-    require_fresh_pkg(&root);
+    support::require_fresh_pkg();
     let database_url = postgres::fresh_database().await;
     let data_dir = temp_dir("cairn-e2e-data");
     let artifacts = artifacts_dir("walking-skeleton");

@@ -198,3 +198,39 @@ impl WsClient {
         self.send(Message::Subscribe(docs)).await;
     }
 }
+
+/// The newest modification time of any file under `dir`.
+fn newest(dir: &std::path::Path) -> std::time::SystemTime {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                newest(&path)
+            } else {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+            }
+        })
+        .max()
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
+
+/// The test drives the built npm package; refuse to test a stale one.
+pub fn require_fresh_pkg() {
+    let root = &cairn_harness::workspace_root();
+    let wasm = root.join("pkg/wasm/cairn_client_bg.wasm");
+    let built = std::fs::metadata(&wasm)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run scripts/build-wasm", wasm.display()));
+    let sources =
+        newest(&root.join("crates/client/src")).max(newest(&root.join("crates/core/src")));
+    assert!(
+        built >= sources,
+        "pkg/wasm is older than the crates/client or crates/core sources: run scripts/build-wasm"
+    );
+}
+

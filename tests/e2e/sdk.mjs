@@ -1,0 +1,218 @@
+// The SDK in real Chromium against the real server: offline edits surviving a reload,
+// concurrent offline edits converging, the Service Worker draining the outbox, and tabs
+// sharing one leader. Usage: node tests/e2e/sdk.mjs <server url> <artifacts dir> <scenario>
+import { assert, launch, newPage } from './lib.mjs';
+
+const [url, out, scenario] = process.argv.slice(2);
+const base = url.replace(/\/$/, '');
+
+/** A page of the test app with a repo open as `user` (window.repo). */
+/** With `signIn: false` the repo uses the token it stored (as an offline app does). */
+async function openRepo(context, tag, { name = 'sdk', user = 'alice', autoSync = true, signIn = true, page } = {}) {
+  const p = page ?? (await newPage(context, tag));
+  if (!page) await p.goto(`${base}/`);
+  await p.waitForSelector('body[data-ready=true]');
+  await p.evaluate(async ({ name, user, autoSync, signIn }) => {
+    const token = signIn ? await window.signIn(user) : undefined;
+    window.repo = await window.Cairn.open({ name, server: location.origin, token, autoSync });
+  }, { name, user, autoSync, signIn });
+  return p;
+}
+
+/** Waits until `fn(arg)` in the page is truthy. */
+function until(page, fn, arg, timeout = 20_000) {
+  return page.waitForFunction(fn, arg, { timeout, polling: 100 });
+}
+
+const synced = (page) => until(page, () => window.repo.status.online && window.repo.status.pending === 0);
+
+/** A server-side read of the document (as alice), through the HTTP API. */
+async function serverValue(id) {
+  const { token } = await (await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' })).json();
+  const response = await fetch(`${base}/v1/docs/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  return response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
+}
+
+const scenarios = {
+  /** (1) Offline edits survive a reload, are listed as pending, then reach the server and another context. */
+  async offlineReload(browser) {
+    const context = await browser.newContext();
+    const page = await newPage(context, 'A');
+    await page.goto(`${base}/`);
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.register('/sw.js?name=sdk', { type: 'module' });
+      await navigator.serviceWorker.ready;
+    });
+    await page.reload(); // now controlled by the worker, which caches the shell
+    await openRepo(context, 'A', { page });
+    const id = await page.evaluate(async () => (await window.repo.create({ title: 'Notes' })).id);
+    await synced(page);
+
+    await context.setOffline(true);
+    await until(page, () => !window.repo.status.online);
+    await page.evaluate(async (id) => {
+      const doc = await window.repo.find(id);
+      await doc.change((d) => { d.body = 'written offline'; });
+      await doc.splice(['title'], 5, 0, ' (offline)');
+    }, id);
+    const before = await page.evaluate(() => window.repo.outbox());
+    assert(before.length === 2 && before.every((e) => e.status !== 'failed'), `two operations queued: ${JSON.stringify(before)}`);
+
+    await page.reload(); // offline: the app shell comes from the worker's cache
+    await openRepo(context, 'A', { page, signIn: false });
+    const after = await page.evaluate(async (id) => ({
+      value: (await window.repo.find(id)).value(),
+      outbox: await window.repo.outbox(),
+      pending: window.repo.status.pending,
+    }), id);
+    assert(after.value.body === 'written offline' && after.value.title === 'Notes (offline)', `edits survived the reload: ${JSON.stringify(after.value)}`);
+    assert(after.outbox.length === 2 && after.pending === 2, `still listed as pending: ${JSON.stringify(after.outbox)}`);
+    await page.screenshot({ path: `${out}/sdk-offline-reloaded.png` });
+
+    await context.setOffline(false);
+    await synced(page);
+    const other = await browser.newContext();
+    const b = await openRepo(other, 'B');
+    const seen = await b.evaluate(async (id) => (await window.repo.find(id)).value(), id);
+    assert(seen.body === 'written offline' && seen.title === 'Notes (offline)', `another context sees them: ${JSON.stringify(seen)}`);
+    assert(await serverValue(id), 'the server has the document');
+  },
+
+  /** (2) Two contexts edit one document while offline; after reconnecting both converge with both edits. */
+  async concurrentOffline(browser) {
+    const [ca, cb] = [await browser.newContext(), await browser.newContext()];
+    const a = await openRepo(ca, 'A');
+    const b = await openRepo(cb, 'B');
+    const id = await a.evaluate(async () => (await window.repo.create({ text: 'shared text', tags: [] })).id);
+    await synced(a);
+    await b.evaluate(async (id) => { window.doc = await window.repo.find(id); }, id);
+    await a.evaluate(async (id) => { window.doc = await window.repo.find(id); }, id);
+
+    await Promise.all([ca.setOffline(true), cb.setOffline(true)]);
+    await a.evaluate(async () => {
+      await window.doc.splice(['text'], 0, 0, 'A: ');
+      await window.doc.change((d) => { d.tags.push('from A'); d.a = 1; });
+    });
+    await b.evaluate(async () => {
+      await window.doc.splice(['text'], 11, 0, ' :B');
+      await window.doc.change((d) => { d.tags.push('from B'); d.b = 2; });
+    });
+    await Promise.all([ca.setOffline(false), cb.setOffline(false)]);
+
+    const converged = (page, other) => until(page, (expected) => JSON.stringify(window.doc.value()) === expected, other, 30_000);
+    await until(a, () => window.doc.value().b === 2, null, 30_000);
+    await until(b, () => window.doc.value().a === 1, null, 30_000);
+    const va = await a.evaluate(() => JSON.stringify(window.doc.value()));
+    await converged(b, va);
+    const value = JSON.parse(va);
+    assert(value.text === 'A: shared text :B', `text edits merged: ${value.text}`);
+    assert(value.tags.length === 2 && value.tags.includes('from A') && value.tags.includes('from B'), `list edits merged: ${value.tags}`);
+    const heads = await Promise.all([a, b].map((p) => p.evaluate(() => window.doc.heads().join())));
+    assert(heads[0] === heads[1], 'same heads');
+  },
+
+  /** (3) The Service Worker drains the outbox on a sync event; no page syncs. */
+  async serviceWorker(browser) {
+    const context = await browser.newContext();
+    const page = await newPage(context, 'SW');
+    const pageSyncs = [];
+    page.on('request', (r) => { if (r.url().includes('/v1/sync')) pageSyncs.push(r.url()); });
+    page.on('websocket', (ws) => pageSyncs.push(ws.url()));
+    await page.goto(`${base}/`);
+    const session = await context.newCDPSession(page);
+    await session.send('ServiceWorker.enable');
+    const registrations = [];
+    session.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.register('/sw.js?name=sw-test', { type: 'module' });
+      await navigator.serviceWorker.ready;
+    });
+    // The page never syncs itself: autoSync off.
+    await openRepo(context, 'SW', { page, name: 'sw-test', autoSync: false });
+    await context.setOffline(true);
+    const id = await page.evaluate(async () => {
+      const doc = await window.repo.create({ title: 'queued offline' });
+      await doc.change((d) => { d.n = 42; });
+      return doc.id;
+    });
+    assert((await page.evaluate(() => window.repo.outbox())).length === 2, 'queued');
+    await context.setOffline(false);
+
+    const registration = registrations.find((r) => r.scopeURL.startsWith(base));
+    assert(registration, `the worker is registered: ${JSON.stringify(registrations)}`);
+    await session.send('ServiceWorker.dispatchSyncEvent', {
+      origin: new URL(base).origin,
+      registrationId: registration.registrationId,
+      tag: 'cairn-sync',
+      lastChance: false,
+    });
+    await until(page, async () => (await window.repo.outbox()).length === 0);
+    assert(await serverValue(id), 'the server has the document');
+    assert(pageSyncs.length === 0, `no page did network sync: ${pageSyncs}`);
+    // The server's copy has both changes.
+    const other = await browser.newContext();
+    const b = await openRepo(other, 'B');
+    const seen = await b.evaluate(async (id) => (await window.repo.find(id)).value(), id);
+    assert(seen.title === 'queued offline' && seen.n === 42, `drained by the worker: ${JSON.stringify(seen)}`);
+  },
+
+  /** (4) Two tabs of one context: one leader syncs, both see each other's edits; closing the leader hands over. */
+  async tabs(browser) {
+    const context = await browser.newContext();
+    const network = new Map();
+    const watch = (page, tag) => {
+      network.set(tag, []);
+      page.on('websocket', (ws) => network.get(tag).push(`ws ${ws.url()}`));
+      page.on('request', (r) => { if (r.url().includes('/v1/sync')) network.get(tag).push(`http ${r.url()}`); });
+    };
+    const one = await newPage(context, 'tab1');
+    watch(one, 'tab1');
+    await openRepo(context, 'tab1', { page: await (async () => { await one.goto(`${base}/`); return one; })() });
+    const two = await newPage(context, 'tab2');
+    watch(two, 'tab2');
+    await two.goto(`${base}/`);
+    await openRepo(context, 'tab2', { page: two });
+    await until(one, () => window.repo.status.leader);
+    assert(!(await two.evaluate(() => window.repo.status.leader)), 'only one leader');
+
+    const id = await one.evaluate(async () => {
+      window.doc = await window.repo.create({ items: [] });
+      return window.doc.id;
+    });
+    await two.evaluate(async (id) => {
+      window.doc = await window.repo.find(id);
+      window.seen = [];
+      window.doc.subscribe((v, info) => window.seen.push(info.source));
+    }, id);
+    await one.evaluate(() => window.doc.change((d) => { d.items.push('from tab 1'); }));
+    await until(two, () => window.doc.value().items.includes('from tab 1'), null, 5_000);
+    await two.evaluate(() => window.doc.change((d) => { d.items.push('from tab 2'); }));
+    await until(one, () => window.doc.value().items.includes('from tab 2'), null, 5_000);
+    await synced(one);
+    await until(two, () => window.repo.status.pending === 0);
+    assert(network.get('tab2').length === 0, `the follower did no network sync: ${network.get('tab2')}`);
+    assert(network.get('tab1').some((n) => n.startsWith('ws ')), 'the leader holds the socket');
+    assert((await two.evaluate(() => window.seen)).includes('tab'), 'the follower heard the leader tab');
+
+    // The leader goes away; the other tab takes over and syncs its own edit.
+    await one.close();
+    await until(two, () => window.repo.status.leader, null, 10_000);
+    await two.evaluate(() => window.doc.change((d) => { d.items.push('after hand-over'); }));
+    await synced(two);
+    assert(network.get('tab2').some((n) => n.startsWith('ws ')), 'the new leader connected');
+    const other = await browser.newContext();
+    const b = await openRepo(other, 'B');
+    const seen = await b.evaluate(async (id) => (await window.repo.find(id)).value(), id);
+    assert(seen.items.length === 3, `the server has all three: ${JSON.stringify(seen)}`);
+  },
+};
+
+const run = scenarios[scenario];
+if (!run) throw new Error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios)}`);
+const browser = await launch();
+try {
+  await run(browser);
+  console.log(`${scenario}: ok`);
+} finally {
+  await browser.close();
+}
