@@ -20,6 +20,14 @@ export function launch() {
   });
 }
 
+/** A browser context on a real profile directory (on-disk storage, quotas as for a user). */
+export function launchPersistent(dir) {
+  return chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
+}
+
 /** A page that echoes its console and errors, tagged, so failures are diagnosable. */
 export async function newPage(context, tag) {
   const page = await context.newPage();

@@ -1,7 +1,10 @@
 // The SDK in real Chromium against the real server: offline edits surviving a reload,
 // concurrent offline edits converging, the Service Worker draining the outbox, and tabs
 // sharing one leader. Usage: node tests/e2e/sdk.mjs <server url> <artifacts dir> <scenario>
-import { assert, launch, newPage } from './lib.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assert, launch, launchPersistent, newPage } from './lib.mjs';
 
 const [url, out, scenario] = process.argv.slice(2);
 const base = url.replace(/\/$/, '');
@@ -205,7 +208,75 @@ const scenarios = {
     const seen = await b.evaluate(async (id) => (await window.repo.find(id)).value(), id);
     assert(seen.items.length === 3, `the server has all three: ${JSON.stringify(seen)}`);
   },
+
+  /** Storage pressure: quota errors are E_QUOTA and change nothing; an evicted database is re-hydrated from the server. */
+  async storagePressure() {
+    // A real profile on disk: quotas apply as for a user (not an in-memory incognito store).
+    const profile = mkdtempSync(join(tmpdir(), 'cairn-profile-'));
+    const context = await launchPersistent(profile);
+    try {
+      await storagePressureIn(context);
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  },
 };
+
+async function storagePressureIn(context) {
+  {
+    // A small quota (256 KiB), set before the origin first touches storage (Chromium reads an
+    // origin's quota once): small writes fit, a 1 MiB one fails as E_QUOTA and changes nothing.
+    const page = await newPage(context, 'P');
+    await page.goto(`${base}/`);
+    const session = await context.newCDPSession(page);
+    await session.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin, quotaSize: 256 * 1024 });
+    await openRepo(context, 'P', { name: 'pressure', page });
+    const id = await page.evaluate(async () => (await window.repo.create({ title: 'kept' })).id);
+    await synced(page);
+
+    const failed = await page.evaluate(async (id) => {
+      const doc = await window.repo.find(id);
+      const before = { value: JSON.stringify(doc.value()), outbox: (await window.repo.outbox()).length };
+      let code = null;
+      // 1 MiB of random bytes: incompressible, far over the quota.
+      const blob = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < blob.length; i += 65536) crypto.getRandomValues(blob.subarray(i, i + 65536));
+      try {
+        await doc.change((d) => { d.blob = blob; });
+      } catch (e) {
+        code = e.code;
+      }
+      const again = await window.repo.find(id);
+      const after = { value: JSON.stringify(again.value()), outbox: (await window.repo.outbox()).length };
+      return { code, same: after.value === before.value && after.outbox === before.outbox, sizes: [before.value.length, after.value.length] };
+    }, id);
+    assert(failed.code === 'E_QUOTA', `a quota error is E_QUOTA: ${JSON.stringify(failed)}`);
+    assert(failed.same, `state intact: ${JSON.stringify(failed)}`);
+    await session.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin });
+
+    // The browser evicts the database; the next visit restores the user's documents.
+    await page.evaluate(async () => {
+      window.repo.close();
+      await window.Cairn.Repo.delete('pressure');
+    });
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    const restored = await page.evaluate(async () => {
+      const token = await window.signIn('alice');
+      const event = new Promise((resolve) => {
+        window.Cairn.Repo.open({ name: 'pressure', server: location.origin, token }).then((repo) => {
+          window.repo = repo;
+          repo.addEventListener('restored', (e) => resolve(e.detail.documents));
+        });
+      });
+      return Promise.race([event, new Promise((r) => setTimeout(() => r('timeout'), 15_000))]);
+    });
+    assert(Array.isArray(restored) && restored.includes(id), `re-hydrated from the server: ${JSON.stringify(restored)}`);
+    const value = await page.evaluate(async (id) => (await window.repo.find(id)).value(), id);
+    assert(value.title === 'kept', `restored content: ${JSON.stringify(value)}`);
+  }
+}
 
 const run = scenarios[scenario];
 if (!run) throw new Error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios)}`);

@@ -18,15 +18,31 @@ async fn scenario(name: &str) {
     let artifacts = artifacts_dir("sdk");
     let www = root.join("tests/e2e/www").display().to_string();
     let pkg = root.join("pkg").display().to_string();
-    let args = ["--database-url", &database, "--data-dir", &data, "--www-dir", &www, "--pkg-dir", &pkg, "--dev-auth"];
+    let args = [
+        "--database-url",
+        &database,
+        "--data-dir",
+        &data,
+        "--www-dir",
+        &www,
+        "--pkg-dir",
+        &pkg,
+        "--dev-auth",
+    ];
     let log = artifacts.join(format!("{name}.log"));
-    let server = ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")), &args, log);
+    let server = ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
+        &args,
+        log,
+    );
     let url = server.url.clone();
     let artifacts = artifacts.display().to_string();
     let name = name.to_owned();
-    let output = tokio::task::spawn_blocking(move || browser::run_node("tests/e2e/sdk.mjs", &[&url, &artifacts, &name]))
-        .await
-        .expect("the scenario ran");
+    let output = tokio::task::spawn_blocking(move || {
+        browser::run_node("tests/e2e/sdk.mjs", &[&url, &artifacts, &name])
+    })
+    .await
+    .expect("the scenario ran");
     println!("{output}");
     drop(server);
 }
@@ -44,6 +60,11 @@ async fn concurrent_offline_edits_converge() {
 #[tokio::test]
 async fn the_service_worker_drains_the_outbox() {
     scenario("serviceWorker").await;
+}
+
+#[tokio::test]
+async fn quota_errors_change_nothing_and_evicted_storage_is_restored() {
+    scenario("storagePressure").await;
 }
 
 #[tokio::test]

@@ -233,4 +233,3 @@ pub fn require_fresh_pkg() {
         "pkg/wasm is older than the crates/client or crates/core sources: run scripts/build-wasm"
     );
 }
-

@@ -15,6 +15,7 @@
 //! "rows after key k" is an exact incremental read. Version 1 had only `documents` (with a
 //! `synced` field, now ignored: the first sync after the upgrade re-sends, harmlessly).
 
+mod quota;
 mod records;
 
 use cairn_core::outbox::OutboxEntry;
@@ -65,6 +66,25 @@ pub async fn delete(name: &str) -> Result<(), ClientError> {
     Ok(Rexie::delete(&database_name(name)).await?)
 }
 
+/// Waits for `tx` to finish; an abort is an error. Every request of the transaction succeeded
+/// (a failed one is an error before this), and this crate never aborts one, so the browser
+/// aborted it at commit: IndexedDB does that when the origin is over its storage quota (the
+/// reason itself is not exposed by rexie). `size` is about how many bytes it tried to add.
+async fn finish(tx: rexie::Transaction, size: usize) -> Result<(), ClientError> {
+    if tx.done().await?.is_committed() {
+        return Ok(());
+    }
+    let usage = match quota::estimate().await {
+        Some((usage, quota)) => {
+            format!("; the storage manager reports {usage} of {quota} bytes used")
+        }
+        None => String::new(),
+    };
+    Err(ClientError::Quota(format!(
+        "the browser aborted a write of about {size} bytes at commit (out of storage quota){usage}"
+    )))
+}
+
 /// `[doc, after]` (exclusive) to `[doc, +∞]`: a document's change rows after key `after`.
 fn rows_after(doc: &str, after: f64) -> Result<KeyRange, ClientError> {
     let lower: Array = [JsValue::from_str(doc), JsValue::from_f64(after)]
@@ -105,7 +125,7 @@ pub async fn read_document(db: &Rexie, id: &DocumentId) -> Result<Option<Stored>
     let key = id.to_string();
     let tx = db.transaction(&[DOCUMENTS, CHANGES, SYNC], TransactionMode::ReadOnly)?;
     let Some(record) = tx.store(DOCUMENTS)?.get(JsValue::from_str(&key)).await? else {
-        tx.done().await?;
+        finish(tx, 0).await?;
         return Ok(None);
     };
     let snapshot = get_field(&record, "snapshot")
@@ -118,7 +138,7 @@ pub async fn read_document(db: &Rexie, id: &DocumentId) -> Result<Option<Stored>
         .get_all(Some(rows_after(&key, f64::NEG_INFINITY)?), None)
         .await?;
     let sync = tx.store(SYNC)?.get(JsValue::from_str(&key)).await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     let server_heads = sync
         .map(|s| records::heads(&get_field(&s, "heads")))
         .unwrap_or_default();
@@ -141,7 +161,7 @@ pub async fn read_rows_after(
         .index(BY_DOC)?
         .get_all(Some(rows_after(&id.to_string(), after)?), None)
         .await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(rows(found))
 }
 
@@ -149,7 +169,7 @@ pub async fn read_rows_after(
 pub async fn list_documents(db: &Rexie) -> Result<Vec<String>, ClientError> {
     let tx = db.transaction(&[DOCUMENTS], TransactionMode::ReadOnly)?;
     let keys = tx.store(DOCUMENTS)?.get_all_keys(None, None).await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(keys.into_iter().filter_map(|k| k.as_string()).collect())
 }
 
@@ -190,7 +210,11 @@ pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(
             outbox.add(&outbox_record(entry, false)?, None).await?;
         }
     }
-    tx.done().await?;
+    let size = batch
+        .iter()
+        .map(|w| 2 * w.bytes.as_ref().map_or(0, Vec::len))
+        .sum();
+    finish(tx, size).await?;
     Ok(())
 }
 
@@ -198,7 +222,7 @@ pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(
 pub async fn read_outbox(db: &Rexie) -> Result<Vec<OutboxEntry>, ClientError> {
     let tx = db.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
     let all = tx.store(OUTBOX)?.get_all(None, None).await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     all.iter().map(outbox_entry).collect()
 }
 
@@ -212,7 +236,7 @@ pub async fn update_outbox(db: &Rexie, entries: &[OutboxEntry]) -> Result<(), Cl
     for entry in entries {
         outbox.put(&outbox_record(entry, true)?, None).await?;
     }
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(())
 }
 
@@ -262,7 +286,7 @@ pub async fn write_received(
     for seq in acked {
         outbox.delete(JsValue::from_f64(*seq as f64)).await?;
     }
-    tx.done().await?;
+    finish(tx, received.iter().map(|r| r.data.len()).sum()).await?;
     Ok(())
 }
 
@@ -306,7 +330,7 @@ pub async fn compact(
     for key in keys {
         changes.delete(JsValue::from_f64(key)).await?;
     }
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(())
 }
 
@@ -334,7 +358,7 @@ pub async fn delete_document(db: &Rexie, id: &DocumentId) -> Result<(), ClientEr
             outbox.delete(get_field(&record, "seq")).await?;
         }
     }
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(())
 }
 
@@ -342,7 +366,7 @@ pub async fn delete_document(db: &Rexie, id: &DocumentId) -> Result<(), ClientEr
 pub async fn get_meta(db: &Rexie, key: &str) -> Result<JsValue, ClientError> {
     let tx = db.transaction(&[META], TransactionMode::ReadOnly)?;
     let record = tx.store(META)?.get(JsValue::from_str(key)).await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(record.map_or(JsValue::UNDEFINED, |r| get_field(&r, "value")))
 }
 
@@ -352,6 +376,6 @@ pub async fn set_meta(db: &Rexie, key: &str, value: &JsValue) -> Result<(), Clie
     set(&record, "value", value)?;
     let tx = db.transaction(&[META], TransactionMode::ReadWrite)?;
     tx.store(META)?.put(&record, None).await?;
-    tx.done().await?;
+    finish(tx, 0).await?;
     Ok(())
 }
