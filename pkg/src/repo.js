@@ -17,6 +17,7 @@ export class Repo extends EventTarget {
   #backgroundSync;
   #WasmRepo;
   #roundWaiters = new Map();
+  #queuedSoon = false;
   /** @internal */
   wasm;
   /** Sync status; every update also fires a `status` event. */
@@ -81,7 +82,7 @@ export class Repo extends EventTarget {
   /** A new document holding `initial`; resolves once it is stored. */
   async create(initial = {}) {
     const id = await call(() => this.wasm.create(initial));
-    await this.#queued(); // its first sync creates it on the server, and follows it there
+    this.#queued(); // its first sync creates it on the server, and follows it there
     return this.#handle(id);
   }
 
@@ -143,7 +144,7 @@ export class Repo extends EventTarget {
     if (!change) return;
     this.#tabs.post({ type: 'change', id, data: change });
     this.#handles.get(id)?.notify('local');
-    await this.#queued();
+    this.#queued();
   }
 
   async #round() {
@@ -154,14 +155,22 @@ export class Repo extends EventTarget {
     }
   }
 
-  /** After a local write: count it, and get it sent. */
-  async #queued() {
-    this.#setStatus({ pending: await this.wasm.pending() });
-    if (this.#syncer) this.#syncer.kick();
-    else this.#tabs.post({ type: 'outbox' });
-    if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
-      navigator.serviceWorker?.ready.then((r) => r.sync?.register(BACKGROUND_SYNC_TAG)).catch(() => {});
-    }
+  /**
+   * After a local write: get it sent, and count what waits. A burst of writes (a user typing,
+   * an import) is handled once, after the burst.
+   */
+  #queued() {
+    if (this.#queuedSoon) return;
+    this.#queuedSoon = true;
+    setTimeout(async () => {
+      this.#queuedSoon = false;
+      if (this.#syncer) this.#syncer.kick();
+      else this.#tabs.post({ type: 'outbox' });
+      if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
+        navigator.serviceWorker?.ready.then((r) => r.sync?.register(BACKGROUND_SYNC_TAG)).catch(() => {});
+      }
+      this.#setStatus({ pending: await this.wasm.pending().catch(() => this.status.pending) });
+    }, 0);
   }
 
   #handle(id) {

@@ -245,7 +245,14 @@ impl Engine {
                     waiters.into_iter().for_each(|w| {
                         let _ = w.send(Ok(()));
                     });
-                    for id in writes.iter().map(|w| w.doc) {
+                    let mut written: Vec<DocumentId> = Vec::new();
+                    for w in writes.iter().filter(|w| w.bytes.is_some()) {
+                        let _ = self.with_doc(&w.doc, |d| d.rows_since_snapshot += 1);
+                        if !written.contains(&w.doc) {
+                            written.push(w.doc);
+                        }
+                    }
+                    for id in written {
                         let _ = self.maybe_compact(&id).await;
                     }
                 }
@@ -277,7 +284,7 @@ impl Engine {
     }
 
     /// Folds `id`'s change rows into a snapshot when enough piled up.
-    async fn maybe_compact(&self, id: &DocumentId) -> Result<(), ClientError> {
+    pub(crate) async fn maybe_compact(&self, id: &DocumentId) -> Result<(), ClientError> {
         let due = self
             .with_doc(id, |d| d.rows_since_snapshot >= COMPACT_EVERY)
             .unwrap_or(false);
@@ -320,6 +327,13 @@ impl Engine {
                 .for_each(|e| e.status = OpStatus::InFlight);
         }
         Ok(entries)
+    }
+
+    /// How many change rows are stored for `id` (compaction folds them into the snapshot).
+    pub async fn stored_rows(&self, id: &DocumentId) -> Result<usize, ClientError> {
+        Ok(storage::read_rows_after(self.db(), id, f64::NEG_INFINITY)
+            .await?
+            .len())
     }
 
     /// Saves the bearer token where a Service Worker can find it.

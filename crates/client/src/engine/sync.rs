@@ -115,6 +115,10 @@ impl Engine {
         }
         let seqs = self.seqs_of(&acked_ids).await?;
         storage::write_received(self.db(), &received, &seqs, now()).await?;
+        for r in received.iter().filter(|r| !r.data.is_empty()) {
+            let _ = self.with_doc(&r.doc, |d| d.rows_since_snapshot += 1);
+            let _ = self.maybe_compact(&r.doc).await;
+        }
         let in_flight = {
             let mut state = self.state();
             state.in_flight.take_if(|f| f.request == response.request)
@@ -238,6 +242,8 @@ impl Engine {
             server_heads: None,
         };
         storage::write_received(self.db(), &[received], &[], now()).await?;
+        let _ = self.with_doc(&c.document, |d| d.rows_since_snapshot += 1);
+        let _ = self.maybe_compact(&c.document).await;
         Ok(if changed {
             vec![c.document]
         } else {
