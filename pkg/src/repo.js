@@ -18,6 +18,7 @@ export class Repo extends EventTarget {
   #WasmRepo;
   #roundWaiters = new Map();
   #queuedSoon = false;
+  #outgoing = [];
   /** @internal */
   wasm;
   /** Sync status; every update also fires a `status` event. */
@@ -142,7 +143,7 @@ export class Repo extends EventTarget {
   async changeDocument(id, ops) {
     const change = await call(() => this.wasm.change(id, ops));
     if (!change) return;
-    this.#tabs.post({ type: 'change', id, data: change });
+    this.#broadcast(id, change);
     this.#handles.get(id)?.notify('local');
     this.#queued();
   }
@@ -153,6 +154,12 @@ export class Repo extends EventTarget {
     } catch (e) {
       throw wrap(e);
     }
+  }
+
+  /** Tells the other tabs about a local change; a burst goes out as one message. */
+  #broadcast(id, data) {
+    if (this.#outgoing.push({ id, data }) > 1) return;
+    setTimeout(() => this.#tabs.post({ type: 'changes', changes: this.#outgoing.splice(0) }), 0);
   }
 
   /**
@@ -243,11 +250,16 @@ export class Repo extends EventTarget {
 
   async #message(m) {
     switch (m?.type) {
-      case 'change': {
-        const changed = (() => {
-          try { return this.wasm.absorb(m.id, m.data); } catch { return false; }
-        })();
-        if (changed) this.#handles.get(m.id)?.notify('tab');
+      case 'changes': {
+        const changed = new Set();
+        for (const { id, data } of m.changes) {
+          try {
+            if (this.wasm.absorb(id, data)) changed.add(id);
+          } catch {
+            // not loaded here, or unreadable: the next refresh reads it from storage
+          }
+        }
+        for (const id of changed) this.#handles.get(id)?.notify('tab');
         break;
       }
       case 'refresh':

@@ -194,27 +194,43 @@ pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(
     let tx = db.transaction(&[DOCUMENTS, CHANGES, OUTBOX], TransactionMode::ReadWrite)?;
     let (documents, changes, outbox) =
         (tx.store(DOCUMENTS)?, tx.store(CHANGES)?, tx.store(OUTBOX)?);
+    // Every request is issued before any is awaited: IndexedDB runs them in order, and the
+    // page does not wait a round trip per record.
+    let mut requests = Vec::new();
     for write in batch {
         let doc = write.doc.to_string();
         if write.new {
-            documents
-                .put(&document_record(&doc, None, now)?, None)
-                .await?;
+            requests.push((&documents, document_record(&doc, None, now)?, false));
         }
         if let Some(bytes) = &write.bytes {
-            changes
-                .add(&records::change_row(&doc, bytes, true)?, None)
-                .await?;
+            requests.push((&changes, records::change_row(&doc, bytes, true)?, true));
         }
         if let Some(entry) = &write.entry {
-            outbox.add(&outbox_record(entry, false)?, None).await?;
+            requests.push((&outbox, outbox_record(entry, false)?, true));
         }
     }
+    let pending = requests.iter().map(|(store, record, add)| async move {
+        if *add {
+            store.add(record, None).await
+        } else {
+            store.put(record, None).await
+        }
+    });
+    all(pending).await?;
     let size = batch
         .iter()
         .map(|w| 2 * w.bytes.as_ref().map_or(0, Vec::len))
         .sum();
-    finish(tx, size).await?;
+    finish(tx, size).await
+}
+
+/// Awaits requests issued together; the first error wins.
+async fn all<T>(
+    requests: impl IntoIterator<Item = impl std::future::Future<Output = rexie::Result<T>>>,
+) -> Result<(), ClientError> {
+    for result in futures::future::join_all(requests).await {
+        result?;
+    }
     Ok(())
 }
 
@@ -233,11 +249,12 @@ pub async fn update_outbox(db: &Rexie, entries: &[OutboxEntry]) -> Result<(), Cl
     }
     let tx = db.transaction(&[OUTBOX], TransactionMode::ReadWrite)?;
     let outbox = tx.store(OUTBOX)?;
-    for entry in entries {
-        outbox.put(&outbox_record(entry, true)?, None).await?;
-    }
-    finish(tx, 0).await?;
-    Ok(())
+    let records = entries
+        .iter()
+        .map(|e| outbox_record(e, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    all(records.iter().map(|r| outbox.put(r, None))).await?;
+    finish(tx, 0).await
 }
 
 /// What a server answer changes for one document.
@@ -283,9 +300,10 @@ pub async fn write_received(
             sync.put(&records::sync_record(&doc, heads)?, None).await?;
         }
     }
-    for seq in acked {
-        outbox.delete(JsValue::from_f64(*seq as f64)).await?;
-    }
+    all(acked
+        .iter()
+        .map(|seq| outbox.delete(JsValue::from_f64(*seq as f64))))
+    .await?;
     finish(tx, received.iter().map(|r| r.data.len()).sum()).await?;
     Ok(())
 }
@@ -327,9 +345,10 @@ pub async fn compact(
     tx.store(DOCUMENTS)?
         .put(&document_record(&doc, Some(&snapshot), now)?, None)
         .await?;
-    for key in keys {
-        changes.delete(JsValue::from_f64(key)).await?;
-    }
+    all(keys
+        .into_iter()
+        .map(|key| changes.delete(JsValue::from_f64(key))))
+    .await?;
     finish(tx, 0).await?;
     Ok(())
 }

@@ -1,0 +1,121 @@
+// Benchmarks run in one Chromium page (driven by tests/e2e/bench.mjs): the Automerge "paper"
+// editing trace through @cairn/client vs @automerge/automerge, durable queued operations vs
+// @automerge/automerge-repo with its IndexedDB storage, and page load to first durable write.
+import { Cairn } from '@cairn/client';
+import * as A from '@automerge/automerge/slim';
+import { automergeWasmBase64 } from '@automerge/automerge/automerge.wasm.base64';
+import { Repo as AmRepo } from '@automerge/automerge-repo/slim';
+import { IndexedDBStorageAdapter } from '@automerge/automerge-repo-storage-indexeddb';
+
+const unique = () => Math.random().toString(36).slice(2);
+const ms = (t) => Math.round((performance.now() - t) * 10) / 10;
+
+// Page load (navigation start) to the first change that is durable in IndexedDB.
+window.firstWrite = (async () => {
+  const repo = await Cairn.open({ name: `first-${unique()}` });
+  await repo.create({ hello: 'world' });
+  const at = performance.now();
+  repo.close();
+  return Math.round(at);
+})();
+
+let amReady;
+function automerge() {
+  amReady ??= A.initializeBase64Wasm(automergeWasmBase64);
+  return amReady;
+}
+
+function expectedText(edits) {
+  const chars = [];
+  for (const [pos, del, ins] of edits) chars.splice(pos, del, ...(ins ?? ''));
+  return chars.join('');
+}
+
+async function trace(edits) {
+  await automerge();
+  const expected = expectedText(edits);
+  const results = {};
+
+  // @automerge/automerge, one change.
+  let t = performance.now();
+  let doc = A.from({ text: '' });
+  doc = A.change(doc, (d) => { for (const [pos, del, ins] of edits) A.splice(d, ['text'], pos, del, ins ?? ''); });
+  results.automergeOne = { ms: ms(t), ok: doc.text === expected };
+
+  // @automerge/automerge, one change per edit.
+  t = performance.now();
+  doc = A.from({ text: '' });
+  for (const [pos, del, ins] of edits) doc = A.change(doc, (d) => A.splice(d, ['text'], pos, del, ins ?? ''));
+  results.automergePerEdit = { ms: ms(t), ok: doc.text === expected };
+  doc = null;
+
+  // @cairn/client, one change, durable in IndexedDB when the promise resolves.
+  const repo = await Cairn.open({ name: `trace-${unique()}` });
+  let handle = await repo.create({ text: '' });
+  t = performance.now();
+  await handle.change((d, tx) => { for (const [pos, del, ins] of edits) tx.splice(['text'], pos, del, ins ?? ''); });
+  results.cairnOne = { ms: ms(t), ok: handle.value().text === expected };
+
+  // @cairn/client, one durable change (and outbox entry) per edit, all issued at once.
+  handle = await repo.create({ text: '' });
+  t = performance.now();
+  await Promise.all(edits.map(([pos, del, ins]) => handle.splice(['text'], pos, del, ins ?? '')));
+  results.cairnPerEdit = { ms: ms(t), ok: handle.value().text === expected, outbox: (await repo.outbox()).length };
+  repo.close();
+  return results;
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function queued({ sequential, burst }) {
+  await automerge();
+  const results = {};
+
+  // @cairn/client: each operation resolves once it and its outbox entry are in IndexedDB.
+  const repo = await Cairn.open({ name: `queue-${unique()}` });
+  const handle = await repo.create({ n: 0 });
+  const lat = [];
+  for (let i = 0; i < sequential; i++) {
+    const t = performance.now();
+    await handle.put(['n'], i);
+    lat.push(performance.now() - t);
+  }
+  lat.sort((a, b) => a - b);
+  let t = performance.now();
+  await Promise.all(Array.from({ length: burst }, (_, i) => handle.put([`k${i % 100}`], i)));
+  const burstMs = performance.now() - t;
+  results.cairn = { p50: percentile(lat, 50), p99: percentile(lat, 99), perSecond: burst / (burstMs / 1000), outbox: (await repo.outbox()).length };
+  repo.close();
+
+  // automerge-repo with its IndexedDB storage: a change is durable once flush() resolves.
+  const amRepo = new AmRepo({ storage: new IndexedDBStorageAdapter(`am-${unique()}`), network: [] });
+  const amHandle = amRepo.create({ n: 0 });
+  await amRepo.flush();
+  const amLat = [];
+  for (let i = 0; i < sequential; i++) {
+    const tt = performance.now();
+    amHandle.change((d) => { d.n = i; });
+    await amRepo.flush([amHandle.documentId]);
+    amLat.push(performance.now() - tt);
+  }
+  amLat.sort((a, b) => a - b);
+  t = performance.now();
+  for (let i = 0; i < burst; i++) amHandle.change((d) => { d[`k${i % 100}`] = i; });
+  await amRepo.flush();
+  const amBurstMs = performance.now() - t;
+  results.automergeRepo = { p50: percentile(amLat, 50), p99: percentile(amLat, 99), perSecond: burst / (amBurstMs / 1000) };
+  await amRepo.shutdown?.();
+  return results;
+}
+
+window.bench = {
+  async trace() {
+    const edits = await (await fetch('/trace.json')).json();
+    return { edits: edits.length, ...(await trace(edits)) };
+  },
+  queued,
+};
+document.getElementById('state').textContent = 'ready';
+document.body.dataset.ready = 'true';
