@@ -209,6 +209,33 @@ const scenarios = {
     assert(seen.items.length === 3, `the server has all three: ${JSON.stringify(seen)}`);
   },
 
+  /** The socket cannot be held (a proxy kills it): sync falls back to HTTP batch rounds. */
+  async httpFallback(browser) {
+    const context = await browser.newContext();
+    const sockets = [];
+    await context.routeWebSocket(/\/v1\/ws/, (ws) => {
+      sockets.push(ws.url());
+      ws.close({ code: 1011, reason: 'no sockets here' });
+    });
+    const page = await newPage(context, 'H');
+    const posts = [];
+    page.on('request', (r) => { if (r.url().endsWith('/v1/sync')) posts.push(r.url()); });
+    await page.goto(`${base}/`);
+    await openRepo(context, 'H', { page });
+    const id = await page.evaluate(async () => {
+      const doc = await window.repo.create({ via: 'http' });
+      await doc.change((d) => { d.n = 1; });
+      return doc.id;
+    });
+    await until(page, () => window.repo.status.pending === 0 && window.repo.status.lastSyncedAt, null, 30_000);
+    assert(sockets.length >= 3, `the socket was tried: ${sockets.length}`);
+    assert(posts.length > 0, 'HTTP rounds carried the changes');
+    const other = await browser.newContext();
+    const b = await openRepo(other, 'B');
+    const seen = await b.evaluate(async (id) => (await window.repo.find(id)).value(), id);
+    assert(seen.via === 'http' && seen.n === 1, `delivered over HTTP: ${JSON.stringify(seen)}`);
+  },
+
   /** Storage pressure: quota errors are E_QUOTA and change nothing; an evicted database is re-hydrated from the server. */
   async storagePressure() {
     // A real profile on disk: quotas apply as for a user (not an in-memory incognito store).

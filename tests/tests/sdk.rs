@@ -63,6 +63,11 @@ async fn the_service_worker_drains_the_outbox() {
 }
 
 #[tokio::test]
+async fn without_a_socket_sync_falls_back_to_http_rounds() {
+    scenario("httpFallback").await;
+}
+
+#[tokio::test]
 async fn quota_errors_change_nothing_and_evicted_storage_is_restored() {
     scenario("storagePressure").await;
 }
