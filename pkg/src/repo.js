@@ -83,7 +83,7 @@ export class Repo extends EventTarget {
   /** A new document holding `initial`; resolves once it is stored. */
   async create(initial = {}) {
     const id = await call(() => this.wasm.create(initial));
-    this.#queued(); // its first sync creates it on the server, and follows it there
+    this.#counted(); // its first sync creates it on the server, and follows it there
     return this.#handle(id);
   }
 
@@ -92,14 +92,23 @@ export class Repo extends EventTarget {
    * neither has it (or you may not read it).
    */
   async find(id) {
-    if (await call(() => this.wasm.load(id))) return this.#handle(id);
+    const stored = await call(() => this.wasm.load(id));
+    // Stored here with content; an empty record may be a fetch still in progress, or a
+    // document created empty: ask the server, and keep the local one if it has nothing.
+    if (stored && (this.wasm.heads(id).length > 0 || !this.#server || !this.#token)) return this.#handle(id);
     if (!this.#server || !this.#token) return undefined;
-    const found = await call(() => this.wasm.pull([id], this.#server, this.#token));
-    if (!found.includes(id)) {
+    let found;
+    try {
+      found = await call(() => this.wasm.pull([id], this.#server, this.#token));
+    } catch (e) {
+      if (stored) return this.#handle(id);
+      throw e;
+    }
+    if (!found.includes(id) && !stored) {
       await this.wasm.remove(id).catch(() => {});
       return undefined;
     }
-    this.#syncer?.follow([id]);
+    if (found.includes(id)) this.#syncer?.follow([id]);
     return this.#handle(id);
   }
 
@@ -145,7 +154,7 @@ export class Repo extends EventTarget {
     if (!change) return;
     this.#broadcast(id, change);
     this.#handles.get(id)?.notify('local');
-    this.#queued();
+    this.#counted();
   }
 
   async #round() {
@@ -154,6 +163,12 @@ export class Repo extends EventTarget {
     } catch (e) {
       throw wrap(e);
     }
+  }
+
+  /** A local write is queued: count it at once (storage recounts after the burst). */
+  #counted() {
+    this.status.pending += 1;
+    this.#queued();
   }
 
   /** Tells the other tabs about a local change; a burst goes out as one message. */

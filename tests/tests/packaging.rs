@@ -2,6 +2,8 @@
 //! tarball into a small Vite + TypeScript app (`tests/e2e/vite-app`), type-checked against the
 //! shipped types, built by Vite, served and run in Chromium.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! HTTP sync client and a WebSocket protocol client.
 
 #![allow(dead_code)] // each test file uses its own subset
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use std::path::Path;
 use std::time::Duration;
