@@ -10,17 +10,7 @@ use cairn_harness::kubo::Kubo;
 use futures::TryStreamExt;
 use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request};
 
-/// Deterministic pseudo-random bytes (xorshift), so failures are reproducible.
-fn bytes(len: usize, mut seed: u64) -> Vec<u8> {
-    (0..len)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
-}
+use cairn_harness::pseudo_random_bytes as bytes;
 
 async fn cat(client: &IpfsClient, cid: &str) -> Vec<u8> {
     client

@@ -7,6 +7,7 @@
 //! It is not a storage engine or a transport: the drivers in the client and the server do that.
 
 mod change_hash;
+pub mod content;
 mod document_id;
 mod hex;
 mod op_id;

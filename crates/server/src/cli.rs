@@ -11,8 +11,10 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::auth::{self, Authenticator};
+use crate::blocks::FsBlockStore;
 use crate::config::ServeConfig;
 use crate::documents::{Documents, Settings};
+use crate::files::{FileLimits, Files};
 use crate::http::{AppState, Limits};
 use crate::store::{self, StoreOptions};
 use crate::{serve, spawn_listener};
@@ -29,11 +31,31 @@ struct Cli {
 enum Command {
     /// Run the sync server (and serve the demo app).
     Serve(Box<ServeConfig>),
+    /// Print a file's IPFS CID without storing anything, like `ipfs add -n -Q`.
+    Cid(CidArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CidArgs {
+    /// The file to hash (`-` for standard input).
+    file: std::path::PathBuf,
+    /// 1: CIDv1 with raw leaves (`ipfs add --cid-version=1`); 0: Kubo's `ipfs add` default.
+    #[arg(long, default_value = "1", value_parser = ["0", "1"])]
+    cid_version: String,
 }
 
 /// Parses arguments, runs the command, and reports errors with their context chain.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Cid(args) = &cli.command {
+        return match print_cid(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -45,6 +67,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(config) => run_serve(*config).await,
+            Command::Cid(_) => Ok(()),
         }
     });
     match result {
@@ -54,6 +77,45 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Streams the file through the importer (memory: one chunk and the tree's open nodes).
+fn print_cid(args: &CidArgs) -> anyhow::Result<()> {
+    use cairn_core::content::{CidVersion, ImportOptions, Importer};
+    use std::io::Read;
+
+    let version = if args.cid_version == "0" {
+        CidVersion::V0
+    } else {
+        CidVersion::V1
+    };
+    let mut input: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&args.file)
+                .with_context(|| format!("cannot open {}", args.file.display()))?,
+        )
+    };
+    let mut importer = Importer::new(ImportOptions {
+        version,
+        ..ImportOptions::default()
+    });
+    let (mut buf, mut blocks) = (vec![0u8; 1 << 20], Vec::new());
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot read {}", args.file.display()));
+            }
+        };
+        importer.write(&buf[..n], &mut blocks);
+        blocks.clear();
+    }
+    println!("{}", importer.finish(&mut blocks).root);
+    Ok(())
 }
 
 fn init_tracing() {
@@ -113,6 +175,20 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         },
         snapshot_every: config.snapshot_every,
     };
+    let blocks = FsBlockStore::open(config.data_dir.join("blocks")).with_context(|| {
+        format!(
+            "cannot open the blockstore in {}",
+            config.data_dir.join("blocks").display()
+        )
+    })?;
+    let files = Arc::new(Files {
+        store: store.clone(),
+        blocks: Arc::new(blocks),
+        limits: FileLimits {
+            max_file_bytes: config.max_file_bytes,
+            allowed_types: config.allowed_file_types.clone(),
+        },
+    });
     let documents = Arc::new(Documents::new(store, settings, config.cache_documents));
     spawn_listener(documents.clone());
     let existing = |dir: &std::path::Path| {
@@ -124,6 +200,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let state = AppState {
         documents,
+        files,
         auth: Arc::new(auth),
         limits: Limits {
             max_body_bytes: config.max_body_bytes,

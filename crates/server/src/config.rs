@@ -99,4 +99,18 @@ pub struct ServeConfig {
     /// Write a compacted snapshot of a document after this many new changes.
     #[arg(long, env = "CAIRN_SNAPSHOT_EVERY", default_value_t = 500)]
     pub snapshot_every: usize,
+
+    /// Largest file accepted by `POST /v1/files`, in bytes.
+    #[arg(long, env = "CAIRN_MAX_FILE_BYTES", default_value_t = 1 << 30)]
+    pub max_file_bytes: u64,
+
+    /// Media types accepted for files, comma-separated: exact (`application/pdf`), a family
+    /// (`image/*`), or `*/*` for any.
+    #[arg(
+        long,
+        env = "CAIRN_ALLOWED_FILE_TYPES",
+        default_value = "*/*",
+        value_delimiter = ','
+    )]
+    pub allowed_file_types: Vec<String>,
 }

@@ -8,11 +8,13 @@
 //! through the database's notifications ([`spawn_listener`]).
 
 pub mod auth;
+pub mod blocks;
 pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod documents;
+pub mod files;
 pub mod http;
 pub mod hub;
 pub mod store;

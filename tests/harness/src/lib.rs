@@ -67,3 +67,16 @@ pub fn artifacts_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("cannot create the artifacts dir");
     dir
 }
+
+/// `len` deterministic pseudo-random bytes (xorshift64 from `seed`, which must not be 0), so
+/// a failing test sees the same input again.
+pub fn pseudo_random_bytes(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}

@@ -40,6 +40,16 @@ pub enum Error {
     MethodNotAllowed,
     #[error("the request body exceeds the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("invalid CID: {0}")]
+    InvalidCid(String),
+    #[error("the file's CID is {computed}, not the declared {declared}; nothing was stored")]
+    CidMismatch { declared: String, computed: String },
+    #[error("files may be at most {limit} bytes")]
+    FileTooLarge { limit: u64 },
+    #[error("files of type {0:?} are not accepted here")]
+    UnsupportedFileType(String),
+    #[error("the requested range is outside the file ({size} bytes)")]
+    RangeNotSatisfiable { size: u64 },
     #[error("too many open connections for this user (at most {0})")]
     TooManyConnections(usize),
     #[error("could not read the request body: {0}")]
@@ -67,6 +77,11 @@ impl Error {
             Error::MethodNotAllowed => "E_METHOD_NOT_ALLOWED",
             Error::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
             Error::TooManyConnections(_) => "E_TOO_MANY_CONNECTIONS",
+            Error::InvalidCid(_) => "E_INVALID_CID",
+            Error::CidMismatch { .. } => "E_CID_MISMATCH",
+            Error::FileTooLarge { .. } => "E_FILE_TOO_LARGE",
+            Error::UnsupportedFileType(_) => "E_UNSUPPORTED_FILE_TYPE",
+            Error::RangeNotSatisfiable { .. } => "E_RANGE_NOT_SATISFIABLE",
             Error::BadBody(_) => "E_BAD_BODY",
             Error::Unavailable(_) => "E_UNAVAILABLE",
             Error::Internal(_) => "E_INTERNAL",
@@ -92,6 +107,11 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::InvalidCid(_) => StatusCode::BAD_REQUEST,
+            Error::CidMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedFileType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -154,11 +174,20 @@ impl IntoResponse for Error {
             let ids: Vec<String> = self.documents().iter().map(ToString::to_string).collect();
             error["documents"] = json!(ids);
         }
+        if let Error::CidMismatch { declared, computed } = &self {
+            error["declared"] = json!(declared);
+            error["computed"] = json!(computed);
+        }
         let mut response = (self.status(), Json(json!({ "error": error }))).into_response();
         if matches!(self, Error::Unauthorized(_)) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Error::RangeNotSatisfiable { size } = self
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
         response
     }

@@ -6,6 +6,9 @@
 //! - `GET  /v1/docs` — the documents the caller owns or is a member of
 //! - `GET  /v1/docs/{id}` — a document's merged Automerge bytes
 //! - `GET  /v1/docs/{id}/members`, `PUT|DELETE /v1/docs/{id}/members/{user}` — access (owner only)
+//! - `POST /v1/files` — upload (raw or multipart), verified against a declared CID
+//! - `GET  /v1/files` — the caller's files, newest first, paginated; `GET /v1/files/{cid}` —
+//!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `/pkg/*` — the npm package (`pkg/`), `/*` — the demo app (`www/`)
@@ -17,6 +20,7 @@ mod body;
 mod dev;
 mod docs;
 mod error;
+mod files;
 mod sync;
 pub mod ws;
 
@@ -34,6 +38,7 @@ pub use self::error::Error;
 use crate::auth::Authenticator;
 use crate::connections::Connections;
 use crate::documents::Documents;
+use crate::files::Files;
 
 /// Limits enforced at the HTTP and WebSocket layer (request-content limits live in
 /// [`crate::documents::Settings`]).
@@ -61,6 +66,7 @@ impl Default for Limits {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub documents: Arc<Documents>,
+    pub files: Arc<Files>,
     pub auth: Arc<Authenticator>,
     pub limits: Limits,
     pub connections: Arc<Connections>,
@@ -83,6 +89,18 @@ pub fn app(state: AppState) -> Router {
             "/docs/{id}/members/{user}",
             put(docs::put_member).delete(docs::delete_member),
         )
+        .route(
+            "/files",
+            get(files::list)
+                .post(files::upload)
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(state.files.limits.max_file_bytes)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(1 << 20),
+                )),
+        )
+        .route("/files/{cid}", get(files::download).delete(files::delete))
+        .route("/files/{cid}/info", get(files::info))
         .route("/health", get(health));
     if state.dev_auth {
         api = api.route("/dev/token", post(dev::token));

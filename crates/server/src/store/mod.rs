@@ -14,6 +14,7 @@
 //!
 //! This module knows nothing about HTTP, and of Automerge only that changes have bytes.
 
+mod files;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cairn_core::{ChangeHash, DocumentId};
 
+pub use self::files::{FileQuery, FileRecord, FileStore, NewFile};
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 
@@ -118,6 +120,11 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+/// Both stores in one database: what [`open`] returns.
+pub trait Store: DocumentStore + FileStore {}
+
+impl<T: DocumentStore + FileStore> Store for T {}
 
 /// Where documents live.
 #[async_trait]
@@ -248,7 +255,7 @@ pub async fn open(
     database_url: Option<&str>,
     data_dir: &Path,
     options: &StoreOptions,
-) -> Result<Arc<dyn DocumentStore>, StoreError> {
+) -> Result<Arc<dyn Store>, StoreError> {
     match database_url {
         Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(SqliteStore::open_url(url).await?)),
         Some(url) => Ok(Arc::new(PostgresStore::connect(url, options).await?)),

@@ -8,6 +8,7 @@ use cairn_core::DocumentId;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction as SqlxTransaction};
 
+use super::files::file_store;
 use super::shared::{document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange, Transaction,
@@ -55,6 +56,8 @@ impl PostgresStore {
         })
     }
 }
+
+file_store!(PostgresStore);
 
 document_store!(PostgresStore {
     fn describe(&self) -> String {

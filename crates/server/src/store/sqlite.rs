@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
+use super::files::file_store;
 use super::shared::{ROLE, document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoredChange, Transaction, encode_deps,
@@ -63,6 +64,8 @@ impl SqliteStore {
         Ok(Self { pool, location })
     }
 }
+
+file_store!(SqliteStore);
 
 document_store!(SqliteStore {
     fn describe(&self) -> String {

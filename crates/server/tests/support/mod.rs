@@ -14,7 +14,9 @@ use cairn_core::protocol::{DocRequest, Entry, SyncRequest, SyncResponse};
 use cairn_core::sync::from_automerge;
 use cairn_core::{DocumentId, Message, OpId};
 use cairn_server::auth::Authenticator;
+use cairn_server::blocks::FsBlockStore;
 use cairn_server::documents::{Documents, Settings};
+use cairn_server::files::{FileLimits, Files};
 use cairn_server::store::{self, StoreOptions};
 use cairn_server::{AppState, Limits, app};
 use http_body_util::BodyExt;
@@ -36,7 +38,7 @@ pub struct TestServer {
     pub router: Router,
     pub state: AppState,
     database_url: Option<String>,
-    data_dir: PathBuf,
+    pub data_dir: PathBuf,
     settings: Settings,
 }
 
@@ -62,8 +64,15 @@ impl TestServer {
         let store = store::open(database_url.as_deref(), &data_dir, &StoreOptions::default())
             .await
             .expect("store opens");
+        let blocks = FsBlockStore::open(data_dir.join("blocks")).expect("blockstore opens");
+        let files = Arc::new(Files {
+            store: store.clone(),
+            blocks: Arc::new(blocks),
+            limits: FileLimits::default(),
+        });
         let state = AppState {
             documents: Arc::new(Documents::new(store, settings, 100)),
+            files,
             auth: Arc::new(Authenticator::hs256(SECRET.as_bytes(), true).unwrap()),
             limits: Limits {
                 max_body_bytes: MAX_BODY,
@@ -137,6 +146,17 @@ impl TestServer {
                 .to_bytes()
                 .to_vec(),
         )
+    }
+
+    /// Sends `request` as is: status, headers and body.
+    pub async fn send(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, bytes)
     }
 
     pub async fn json(

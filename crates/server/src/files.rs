@@ -1,0 +1,221 @@
+//! The file service: uploads hashed into IPFS blocks as they stream in and kept only if the
+//! declared CID is the computed one; downloads walked block by block from the blockstore,
+//! each block verified, with byte ranges. Memory stays bounded by a chunk and the open tree
+//! nodes, whatever the file size.
+//!
+//! The blocking parts ([`Upload`], [`Reader`]) run on tokio's blocking pool; the HTTP layer
+//! (`http::files`) drives them. Metadata (who has which file) is in [`FileStore`].
+
+use std::sync::Arc;
+
+use cairn_core::content::unixfs::{self, NodeType};
+use cairn_core::content::{Block, Cid, Codec, ImportOptions, Imported, Importer};
+
+use crate::blocks::{BlockError, FsBlockStore, Staging};
+use crate::store::FileStore;
+
+/// Upload limits, from configuration.
+#[derive(Debug, Clone)]
+pub struct FileLimits {
+    /// Largest accepted file, in bytes.
+    pub max_file_bytes: u64,
+    /// Accepted media types: exact (`application/pdf`), a family (`image/*`), or `*/*`.
+    pub allowed_types: Vec<String>,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 1 << 30,
+            allowed_types: vec!["*/*".to_owned()],
+        }
+    }
+}
+
+impl FileLimits {
+    /// Whether files of media type `content_type` (parameters ignored) are accepted.
+    pub fn allows(&self, content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let family = essence.split('/').next().unwrap_or("");
+        self.allowed_types.iter().any(|allowed| {
+            let allowed = allowed.trim().to_ascii_lowercase();
+            allowed == "*/*"
+                || allowed == essence
+                || allowed
+                    .strip_suffix("/*")
+                    .is_some_and(|prefix| prefix == family)
+        })
+    }
+}
+
+/// Files: metadata, blocks and limits.
+#[derive(Debug)]
+pub struct Files {
+    pub store: Arc<dyn FileStore>,
+    pub blocks: Arc<FsBlockStore>,
+    pub limits: FileLimits,
+}
+
+impl std::fmt::Debug for dyn FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileStore")
+    }
+}
+
+/// One upload in progress: bytes are imported and their blocks staged as they arrive.
+#[derive(Debug)]
+pub struct Upload {
+    importer: Importer,
+    staging: Staging,
+    blocks: Vec<Block>,
+}
+
+impl Upload {
+    /// Starts an upload into `blocks`' staging area.
+    pub fn new(blocks: &Arc<FsBlockStore>, options: ImportOptions) -> Result<Self, BlockError> {
+        Ok(Self {
+            importer: Importer::new(options),
+            staging: blocks.stage()?,
+            blocks: Vec::new(),
+        })
+    }
+
+    /// File bytes received so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.importer.bytes_written()
+    }
+
+    /// Imports `bytes` and stages the blocks they complete.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), BlockError> {
+        self.importer.write(bytes, &mut self.blocks);
+        self.stage_pending()
+    }
+
+    fn stage_pending(&mut self) -> Result<(), BlockError> {
+        for block in self.blocks.drain(..) {
+            self.staging.put(&block.cid, &block.data)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the file: its root CID, sizes, and the staged blocks (committed by the caller
+    /// once the CID is accepted, dropped otherwise).
+    pub fn finish(mut self) -> Result<(Imported, Staging), BlockError> {
+        let imported = self.importer.finish(&mut self.blocks);
+        for block in self.blocks.drain(..) {
+            self.staging.put(&block.cid, &block.data)?;
+        }
+        Ok((imported, self.staging))
+    }
+}
+
+/// Why a stored file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("block {0} is missing from the blockstore")]
+    Missing(Cid),
+    #[error("block {0}: {1}")]
+    Malformed(Cid, String),
+}
+
+/// Reads a file's bytes `start..end` leaf by leaf, skipping subtrees outside the range.
+#[derive(Debug)]
+pub struct Reader {
+    blocks: Arc<FsBlockStore>,
+    /// Open nodes: their children (CID, file bytes under it) and the next one to visit.
+    stack: Vec<(Vec<(Cid, u64)>, usize)>,
+    offset: u64,
+    start: u64,
+    end: u64,
+}
+
+impl Reader {
+    /// A reader for bytes `start..end` of the file `root` of `size` bytes.
+    pub fn new(blocks: Arc<FsBlockStore>, root: Cid, size: u64, start: u64, end: u64) -> Self {
+        Self {
+            blocks,
+            stack: vec![(vec![(root, size)], 0)],
+            offset: 0,
+            start,
+            end: end.min(size),
+        }
+    }
+
+    /// The next piece of the range, or `None` at its end.
+    pub fn next_piece(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
+        loop {
+            if self.offset >= self.end {
+                return Ok(None);
+            }
+            let Some((children, next)) = self.stack.last_mut() else {
+                return Ok(None);
+            };
+            let Some(&(cid, size)) = children.get(*next) else {
+                self.stack.pop();
+                continue;
+            };
+            *next += 1;
+            if self.offset + size <= self.start {
+                self.offset += size;
+                continue;
+            }
+            let block = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
+            let data = match cid.codec() {
+                Codec::Raw => block,
+                Codec::DagPb => {
+                    let bad = |m: &str| ReadError::Malformed(cid, m.to_owned());
+                    let node = unixfs::decode(&block).map_err(|e| bad(&e.to_string()))?;
+                    if !matches!(node.node_type, NodeType::File | NodeType::Raw) {
+                        return Err(bad("not a file node"));
+                    }
+                    if node.links.is_empty() {
+                        node.data
+                    } else if node.data.is_empty() && node.blocksizes.len() == node.links.len() {
+                        let children = node.links.iter().map(|l| l.cid).zip(node.blocksizes);
+                        self.stack.push((children.collect(), 0));
+                        continue;
+                    } else {
+                        return Err(bad("unsupported file node layout"));
+                    }
+                }
+            };
+            let (from, to) = (self.offset, self.offset + data.len() as u64);
+            self.offset = to;
+            let lo = usize::try_from(self.start.saturating_sub(from)).unwrap_or(usize::MAX);
+            let hi = usize::try_from(self.end.min(to) - from).unwrap_or(usize::MAX);
+            if lo >= hi {
+                continue;
+            }
+            let mut data = data;
+            data.truncate(hi);
+            data.drain(..lo);
+            return Ok(Some(data));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_patterns() {
+        let limits = FileLimits {
+            max_file_bytes: 1,
+            allowed_types: vec!["image/*".into(), "application/pdf".into()],
+        };
+        assert!(limits.allows("image/png"));
+        assert!(limits.allows("Image/PNG; charset=x"));
+        assert!(limits.allows("application/pdf"));
+        assert!(!limits.allows("application/pdfx"));
+        assert!(!limits.allows("text/plain"));
+        assert!(FileLimits::default().allows("anything/at-all"));
+    }
+}

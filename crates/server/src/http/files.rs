@@ -1,0 +1,505 @@
+//! File resources: streaming upload (raw body or multipart) verified against the declared
+//! CID, streaming download with `Range` and `ETag`, info, listing and removal.
+//!
+//! Uploaded files are served with `Content-Security-Policy: sandbox` and `nosniff`, so a
+//! user's HTML or SVG can never run script on the app's origin.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cairn_core::content::{Cid, CidVersion, ImportOptions, Imported};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, Error};
+use crate::auth::User;
+use crate::blocks::{BlockError, Staging};
+use crate::files::{Reader, Upload};
+use crate::store::{FileQuery, FileRecord, NewFile};
+
+const OCTET_STREAM: &str = "application/octet-stream";
+/// Bytes handed to the blocking importer at a time.
+const BATCH: usize = 1 << 20;
+
+fn parse_cid(s: &str) -> Result<Cid, Error> {
+    s.parse()
+        .map_err(|e: cairn_core::content::CidError| Error::InvalidCid(e.to_string()))
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> Error {
+    Error::Internal(e.into())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// The file's name (raw uploads; multipart takes the part's filename).
+    name: Option<String>,
+    /// The CID the client computed (also accepted as the `x-cairn-cid` header).
+    cid: Option<String>,
+    /// CID version when no CID is declared: 1 (default) or 0.
+    #[serde(rename = "cid-version")]
+    cid_version: Option<u8>,
+}
+
+/// Feeds body bytes to an [`Upload`] on the blocking pool, a batch at a time.
+struct Feeder {
+    upload: Option<Upload>,
+    buf: Vec<u8>,
+    received: u64,
+    limit: u64,
+}
+
+impl Feeder {
+    async fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.received += bytes.len() as u64;
+        if self.received > self.limit {
+            return Err(Error::FileTooLarge { limit: self.limit });
+        }
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        let (Some(mut upload), buf) = (self.upload.take(), std::mem::take(&mut self.buf)) else {
+            return Err(internal(anyhow::anyhow!("upload used after a failure")));
+        };
+        let (upload, result) = tokio::task::spawn_blocking(move || {
+            let result = upload.write(&buf);
+            (upload, result)
+        })
+        .await
+        .map_err(internal)?;
+        self.upload = Some(upload);
+        result.map_err(internal)
+    }
+
+    async fn finish(mut self) -> Result<(Imported, Staging), Error> {
+        self.flush().await?;
+        let upload = self
+            .upload
+            .take()
+            .ok_or_else(|| internal(anyhow::anyhow!("no upload")))?;
+        tokio::task::spawn_blocking(move || upload.finish())
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+}
+
+/// `POST /v1/files`: stores a file. The body is the file (`?name=`, `Content-Type` is its
+/// type) or `multipart/form-data` with one file part. With a declared CID (`?cid=` or
+/// `x-cairn-cid`), a file whose computed CID differs is refused (422) and nothing is stored.
+/// Answers `201` with the file's info, `deduplicated: true` if its content was already here.
+pub async fn upload(
+    State(state): State<AppState>,
+    User(user): User,
+    Query(query): Query<UploadQuery>,
+    request: Request,
+) -> Result<Response, Error> {
+    let headers = request.headers().clone();
+    let declared = query
+        .cid
+        .as_deref()
+        .or_else(|| headers.get("x-cairn-cid").and_then(|v| v.to_str().ok()))
+        .map(parse_cid)
+        .transpose()?;
+    let version = match (declared, query.cid_version) {
+        (Some(cid), _) => cid.version(),
+        (None, None | Some(1)) => CidVersion::V1,
+        (None, Some(0)) => CidVersion::V0,
+        (None, Some(v)) => return Err(Error::BadRequest(format!("cid-version {v}: use 0 or 1"))),
+    };
+    let files = state.files.clone();
+    let limit = files.limits.max_file_bytes;
+    let declared_len = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let content_type = |v: Option<&str>| v.unwrap_or(OCTET_STREAM).trim().to_owned();
+    let blocks = files.blocks.clone();
+    let options = ImportOptions {
+        version,
+        ..ImportOptions::default()
+    };
+    let new_feeder = || -> Result<Feeder, Error> {
+        Ok(Feeder {
+            upload: Some(Upload::new(&blocks, options).map_err(internal)?),
+            buf: Vec::with_capacity(BATCH),
+            received: 0,
+            limit,
+        })
+    };
+
+    let multipart = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (name, file_type, feeder) = if multipart {
+        let mut form = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| Error::BadBody(e.body_text()))?;
+        let mut field = loop {
+            match form.next_field().await {
+                Ok(Some(field)) if field.file_name().is_some() || field.name() == Some("file") => {
+                    break field;
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => return Err(Error::BadRequest("no file part in the form".into())),
+                Err(e) => return Err(Error::BadBody(e.body_text())),
+            }
+        };
+        let name = field.file_name().map(str::to_owned).or(query.name);
+        let file_type = content_type(field.content_type());
+        if !files.limits.allows(&file_type) {
+            return Err(Error::UnsupportedFileType(file_type));
+        }
+        let mut feeder = new_feeder()?;
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| Error::BadBody(e.body_text()))?
+        {
+            feeder.push(&chunk).await?;
+        }
+        (name, file_type, feeder)
+    } else {
+        let file_type = content_type(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        if !files.limits.allows(&file_type) {
+            return Err(Error::UnsupportedFileType(file_type));
+        }
+        if declared_len.is_some_and(|len| len > limit) {
+            return Err(Error::FileTooLarge { limit });
+        }
+        let mut feeder = new_feeder()?;
+        let mut body = request.into_body().into_data_stream();
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            let chunk = chunk.map_err(|e| Error::BadBody(e.to_string()))?;
+            feeder.push(&chunk).await?;
+        }
+        (query.name, file_type, feeder)
+    };
+
+    let (imported, staging) = feeder.finish().await?;
+    if let Some(declared) = declared
+        && declared != imported.root
+    {
+        return Err(Error::CidMismatch {
+            declared: declared.to_string(),
+            computed: imported.root.to_string(),
+        });
+    }
+    tokio::task::spawn_blocking(move || staging.commit())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let cid = imported.root.to_string();
+    let name = name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| cid.clone());
+    let (record, new) = files
+        .store
+        .add_file(&NewFile {
+            owner: &user,
+            cid: &cid,
+            name: &name,
+            content_type: &file_type,
+            size: i64::try_from(imported.size).map_err(internal)?,
+            dag_size: i64::try_from(imported.dag_size).map_err(internal)?,
+            now_ms: now_ms(),
+        })
+        .await?;
+    let mut body = info_json(&record);
+    body["deduplicated"] = json!(!new);
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+fn info_json(record: &FileRecord) -> serde_json::Value {
+    json!({
+        "cid": record.cid,
+        "name": record.name,
+        "type": record.content_type,
+        "size": record.size,
+        "dagSize": record.dag_size,
+        "createdAt": record.created_ms,
+    })
+}
+
+async fn record(state: &AppState, user: &str, cid: &str) -> Result<(Cid, FileRecord), Error> {
+    let cid = parse_cid(cid)?;
+    let record = state
+        .files
+        .store
+        .file(user, &cid.to_string())
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok((cid, record))
+}
+
+/// `GET /v1/files/{cid}/info`.
+pub async fn info(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(cid): Path<String>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let (_, record) = record(&state, &user, &cid).await?;
+    Ok(Json(info_json(&record)))
+}
+
+/// `DELETE /v1/files/{cid}`: removes the caller's reference (the content stays while anyone
+/// else references it).
+pub async fn delete(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(cid): Path<String>,
+) -> Result<StatusCode, Error> {
+    let cid = parse_cid(&cid)?;
+    let (removed, left) = state
+        .files
+        .store
+        .delete_file(&user, &cid.to_string())
+        .await?;
+    if !removed {
+        return Err(Error::NotFound);
+    }
+    if left == 0 {
+        tracing::info!(%cid, "file content unreferenced; its blocks await garbage collection");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<i64>,
+    /// Only types starting with this, e.g. `image/`.
+    #[serde(rename = "type")]
+    type_prefix: Option<String>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+/// `GET /v1/files`: the caller's files, newest first: `{"files": [...], "next": cursor|null}`.
+pub async fn list(
+    State(state): State<AppState>,
+    User(user): User,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.split_once('.')
+                .and_then(|(ms, cid)| Some((ms.parse::<i64>().ok()?, cid.to_owned())))
+                .ok_or_else(|| Error::BadRequest("invalid cursor".into()))
+        })
+        .transpose()?;
+    let page = state
+        .files
+        .store
+        .files(
+            &user,
+            &FileQuery {
+                type_prefix: query.type_prefix,
+                before,
+                limit: limit + 1,
+            },
+        )
+        .await?;
+    let more = page.len() as i64 > limit;
+    let page = &page[..page.len().min(limit as usize)];
+    let next = more
+        .then(|| page.last().map(|f| format!("{}.{}", f.created_ms, f.cid)))
+        .flatten();
+    Ok(Json(json!({
+        "files": page.iter().map(info_json).collect::<Vec<_>>(),
+        "next": next,
+    })))
+}
+
+/// A single `bytes=` range of a `size`-byte file: `Ok(None)` for no (or an ignored
+/// multi-range) header, the half-open range otherwise.
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, Error> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: answer with the whole file, as RFC 9110 allows
+    }
+    let unsatisfiable = Error::RangeNotSatisfiable { size };
+    let (first, last) = spec
+        .split_once('-')
+        .ok_or(Error::BadRequest("bad Range".into()))?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| Error::BadRequest("bad Range".into()))
+    };
+    let (start, end) = match (first.trim(), last.trim()) {
+        ("", "") => return Err(Error::BadRequest("bad Range".into())),
+        ("", n) => {
+            let n = num(n)?;
+            if n == 0 {
+                return Err(unsatisfiable);
+            }
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => (num(a)?, size),
+        (a, b) => {
+            let (a, b) = (num(a)?, num(b)?);
+            if b < a {
+                return Err(Error::BadRequest("bad Range".into()));
+            }
+            (a, b.saturating_add(1).min(size))
+        }
+    };
+    if start >= size {
+        return Err(unsatisfiable);
+    }
+    Ok(Some((start, end)))
+}
+
+/// `GET /v1/files/{cid}`: the file's bytes, streamed and verified block by block.
+pub async fn download(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(cid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    let (cid, record) = record(&state, &user, &cid).await?;
+    let size = u64::try_from(record.size).map_err(internal)?;
+    let etag = format!("\"{cid}\"");
+    let header_str = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if header_str(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let if_range_ok = header_str(header::IF_RANGE).is_none_or(|v| v.trim() == etag);
+    let range = match header_str(header::RANGE) {
+        Some(value) if if_range_ok => parse_range(value, size)?,
+        _ => None,
+    };
+    let (start, end) = range.unwrap_or((0, size));
+    let reader = Reader::new(state.files.blocks.clone(), cid, size, start, end);
+    let stream = futures::stream::try_unfold(reader, move |mut reader| async move {
+        let (reader, piece) = tokio::task::spawn_blocking(move || {
+            let piece = reader.next_piece();
+            (reader, piece)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        match piece {
+            Ok(Some(piece)) => Ok(Some((bytes::Bytes::from(piece), reader))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::error!(%cid, error = %e, "file download failed mid-stream");
+                Err(std::io::Error::other(e))
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let h = response.headers_mut();
+    let value = |s: String| HeaderValue::from_str(&s).map_err(internal);
+    h.insert(header::CONTENT_TYPE, value(record.content_type.clone())?);
+    h.insert(header::CONTENT_LENGTH, value((end - start).to_string())?);
+    h.insert(header::ETAG, value(etag)?);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        value(format!(
+            "inline; filename*=UTF-8''{}",
+            percent_encode(&record.name)
+        ))?,
+    );
+    if range.is_some() {
+        h.insert(
+            header::CONTENT_RANGE,
+            value(format!("bytes {start}-{}/{size}", end.saturating_sub(1)))?,
+        );
+    }
+    Ok(response)
+}
+
+/// RFC 8187 value characters kept as is; everything else percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl From<BlockError> for Error {
+    fn from(e: BlockError) -> Self {
+        internal(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let r = |v| parse_range(v, 100);
+        assert_eq!(r("bytes=0-9").ok().flatten(), Some((0, 10)));
+        assert_eq!(r("bytes=90-").ok().flatten(), Some((90, 100)));
+        assert_eq!(r("bytes=-5").ok().flatten(), Some((95, 100)));
+        assert_eq!(r("bytes=50-500").ok().flatten(), Some((50, 100)));
+        assert_eq!(r("bytes=0-1,5-6").ok().flatten(), None);
+        assert!(matches!(
+            r("bytes=100-"),
+            Err(Error::RangeNotSatisfiable { size: 100 })
+        ));
+        assert!(matches!(r("bytes=5-1"), Err(Error::BadRequest(_))));
+        assert!(matches!(r("bytes=x-1"), Err(Error::BadRequest(_))));
+    }
+
+    #[test]
+    fn filenames_are_percent_encoded() {
+        assert_eq!(percent_encode("a b\"é.txt"), "a%20b%22%C3%A9.txt");
+    }
+}

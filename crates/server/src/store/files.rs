@@ -1,0 +1,221 @@
+//! File metadata: which file contents exist (by root CID) and who references each, under the
+//! same contract in both backends. The bytes themselves are in the blockstore
+//! ([`crate::blocks`]); a content row is only written after all of its blocks are durable
+//! there, so a row always means "downloadable".
+//!
+//! The SQL is the same in PostgreSQL and SQLite, so one macro implements [`FileStore`] for
+//! both.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+/// One user's file, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileRecord {
+    pub cid: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub content_type: String,
+    /// File bytes.
+    pub size: i64,
+    /// Bytes of every block of the file's DAG.
+    pub dag_size: i64,
+    /// When this user first stored it (Unix milliseconds).
+    pub created_ms: i64,
+}
+
+/// A file to record for `owner`.
+#[derive(Debug, Clone)]
+pub struct NewFile<'a> {
+    pub owner: &'a str,
+    pub cid: &'a str,
+    pub name: &'a str,
+    pub content_type: &'a str,
+    pub size: i64,
+    pub dag_size: i64,
+    pub now_ms: i64,
+}
+
+/// A page of an owner's files, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct FileQuery {
+    /// Only files whose type starts with this (e.g. `image/`).
+    pub type_prefix: Option<String>,
+    /// Only files older than this `(created_ms, cid)` (the previous page's last file).
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+/// Where file metadata lives.
+#[async_trait]
+pub trait FileStore: Send + Sync + 'static {
+    /// Records the content (if new) and `owner`'s reference to it (name and type replaced if
+    /// they had it already). Returns the record and whether the content was new.
+    async fn add_file(&self, file: &NewFile<'_>) -> Result<(FileRecord, bool), StoreError>;
+
+    /// `owner`'s file `cid`, if they have it.
+    async fn file(&self, owner: &str, cid: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Whether content `cid` is stored (by anyone): its size and DAG size.
+    async fn content(&self, cid: &str) -> Result<Option<(i64, i64)>, StoreError>;
+
+    /// A page of `owner`'s files.
+    async fn files(&self, owner: &str, query: &FileQuery) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Removes `owner`'s reference; returns whether they had one, and how many references
+    /// the content has left (0: its blocks may be collected).
+    async fn delete_file(&self, owner: &str, cid: &str) -> Result<(bool, i64), StoreError>;
+}
+
+pub(super) const ADD_CONTENT: &str = "INSERT INTO file_contents (cid, size, dag_size, created_ms)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (cid) DO NOTHING";
+pub(super) const ADD_FILE: &str =
+    "INSERT INTO files (owner, cid, name, content_type, created_ms) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (owner, cid) DO UPDATE SET name = excluded.name, content_type = excluded.content_type";
+pub(super) const FILE: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms
+     FROM files f JOIN file_contents c ON c.cid = f.cid
+     WHERE f.owner = $1 AND f.cid = $2";
+pub(super) const CONTENT: &str = "SELECT size, dag_size FROM file_contents WHERE cid = $1";
+pub(super) const FILES: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms
+     FROM files f JOIN file_contents c ON c.cid = f.cid
+     WHERE f.owner = $1
+       AND ($2 IS NULL OR f.content_type LIKE $2 ESCAPE '\\')
+       AND ($3 IS NULL OR f.created_ms < $3 OR (f.created_ms = $3 AND f.cid < $4))
+     ORDER BY f.created_ms DESC, f.cid DESC
+     LIMIT $5";
+pub(super) const DELETE_FILE: &str = "DELETE FROM files WHERE owner = $1 AND cid = $2";
+pub(super) const REFERENCES: &str = "SELECT count(*) FROM files WHERE cid = $1";
+
+/// `LIKE` pattern matching values that start with `prefix` (wildcards in it escaped).
+pub(super) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub(super) type FileRow = (String, String, String, i64, i64, i64);
+
+pub(super) fn record(row: FileRow) -> FileRecord {
+    let (cid, name, content_type, size, dag_size, created_ms) = row;
+    FileRecord {
+        cid,
+        name,
+        content_type,
+        size,
+        dag_size,
+        created_ms,
+    }
+}
+
+/// `impl FileStore for $store` (which has a `pool` field).
+macro_rules! file_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::FileStore for $store {
+            async fn add_file(
+                &self,
+                file: &$crate::store::NewFile<'_>,
+            ) -> Result<($crate::store::FileRecord, bool), $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let mut tx = self.pool.begin().await?;
+                let added = sqlx::query(sql::ADD_CONTENT)
+                    .bind(file.cid)
+                    .bind(file.size)
+                    .bind(file.dag_size)
+                    .bind(file.now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(sql::ADD_FILE)
+                    .bind(file.owner)
+                    .bind(file.cid)
+                    .bind(file.name)
+                    .bind(file.content_type)
+                    .bind(file.now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                let row: sql::FileRow = sqlx::query_as(sql::FILE)
+                    .bind(file.owner)
+                    .bind(file.cid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok((sql::record(row), added == 1))
+            }
+
+            async fn file(
+                &self,
+                owner: &str,
+                cid: &str,
+            ) -> Result<Option<$crate::store::FileRecord>, $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let row: Option<sql::FileRow> = sqlx::query_as(sql::FILE)
+                    .bind(owner)
+                    .bind(cid)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(sql::record))
+            }
+
+            async fn content(
+                &self,
+                cid: &str,
+            ) -> Result<Option<(i64, i64)>, $crate::store::StoreError> {
+                Ok(sqlx::query_as($crate::store::files::CONTENT)
+                    .bind(cid)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn files(
+                &self,
+                owner: &str,
+                query: &$crate::store::FileQuery,
+            ) -> Result<Vec<$crate::store::FileRecord>, $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let (before_ms, before_cid) = query.before.clone().unzip();
+                let rows: Vec<sql::FileRow> = sqlx::query_as(sql::FILES)
+                    .bind(owner)
+                    .bind(query.type_prefix.as_deref().map(sql::like_prefix))
+                    .bind(before_ms)
+                    .bind(before_cid)
+                    .bind(query.limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(sql::record).collect())
+            }
+
+            async fn delete_file(
+                &self,
+                owner: &str,
+                cid: &str,
+            ) -> Result<(bool, i64), $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let mut tx = self.pool.begin().await?;
+                let removed = sqlx::query(sql::DELETE_FILE)
+                    .bind(owner)
+                    .bind(cid)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let (left,): (i64,) = sqlx::query_as(sql::REFERENCES)
+                    .bind(cid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok((removed == 1, left))
+            }
+        }
+    };
+}
+pub(super) use file_store;

@@ -1,0 +1,326 @@
+//! The file API on both backends: uploads verified against the declared CID (a mismatch
+//! stores nothing), deduplication, downloads with `Range`/`ETag`, info, listing, removal,
+//! limits, and errors as JSON with stable codes.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod support;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use cairn_core::content::{ImportOptions, import};
+use cairn_server::app;
+use cairn_server::files::{FileLimits, Files};
+use serde_json::Value;
+use support::{Backend, TestServer};
+use tower::ServiceExt;
+
+use cairn_harness::pseudo_random_bytes as bytes;
+
+fn cid_v1(data: &[u8]) -> String {
+    import(data, ImportOptions::default()).1.root.to_string()
+}
+
+fn upload(token: &str, query: &str, cid: Option<&str>, kind: &str, data: Vec<u8>) -> Request<Body> {
+    let mut request = Request::post(format!("/v1/files{query}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", kind);
+    if let Some(cid) = cid {
+        request = request.header("x-cairn-cid", cid);
+    }
+    request.body(Body::from(data)).unwrap()
+}
+
+fn get(token: &str, path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::get(path).header("authorization", format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+/// Block files in the blockstore (not counting the staging area).
+fn stored_blocks(server: &TestServer) -> usize {
+    let dir = server.data_dir.join("blocks");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() != "tmp")
+        .map(|shard| std::fs::read_dir(shard.path()).unwrap().count())
+        .sum()
+}
+
+async fn upload_download_ranges_and_dedupe(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (server.token("alice"), server.token("bob"));
+    let data = bytes(600 * 1024 + 7, 1);
+    let cid = cid_v1(&data);
+
+    let (status, _, body) = server
+        .send(upload(
+            &alice,
+            "?name=report%20v1.pdf",
+            Some(&cid),
+            "application/pdf",
+            data.clone(),
+        ))
+        .await;
+    let info = json(&body);
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["cid"], cid.as_str());
+    assert_eq!(info["name"], "report v1.pdf");
+    assert_eq!(info["type"], "application/pdf");
+    assert_eq!(info["size"], data.len());
+    assert_eq!(info["deduplicated"], false);
+    assert_eq!(stored_blocks(&server), 4, "three leaves and a root");
+
+    let path = format!("/v1/files/{cid}");
+    let (status, headers, body) = server.send(get(&alice, &path, &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == data, "downloaded bytes differ");
+    assert_eq!(headers["etag"], format!("\"{cid}\"").as_str());
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["accept-ranges"], "bytes");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    // Ranges across a chunk boundary, open-ended, and from the end.
+    for (range, start, end) in [
+        ("bytes=262140-262150", 262_140, 262_151),
+        ("bytes=600000-", 600_000, data.len()),
+        ("bytes=-10", data.len() - 10, data.len()),
+        ("bytes=0-0", 0, 1),
+    ] {
+        let (status, headers, body) = server.send(get(&alice, &path, &[("range", range)])).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert!(body == data[start..end], "{range}: wrong bytes");
+        assert_eq!(
+            headers["content-range"],
+            format!("bytes {start}-{}/{}", end - 1, data.len()).as_str()
+        );
+    }
+    let (status, headers, body) = server
+        .send(get(&alice, &path, &[("range", "bytes=9999999-")]))
+        .await;
+    assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(json(&body)["error"]["code"], "E_RANGE_NOT_SATISFIABLE");
+    assert_eq!(
+        headers["content-range"],
+        format!("bytes */{}", data.len()).as_str()
+    );
+    let etag = format!("\"{cid}\"");
+    let (status, _, body) = server
+        .send(get(&alice, &path, &[("if-none-match", &etag)]))
+        .await;
+    assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
+
+    // Same content again, by Bob: deduplicated, no new blocks; each user sees their own name.
+    let (status, _, body) = server
+        .send(upload(
+            &bob,
+            "?name=copy.bin",
+            None,
+            "application/octet-stream",
+            data.clone(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(json(&body)["deduplicated"], true);
+    assert_eq!(json(&body)["cid"], cid.as_str());
+    assert_eq!(stored_blocks(&server), 4);
+    let (_, _, body) = server.send(get(&bob, &format!("{path}/info"), &[])).await;
+    assert_eq!(json(&body)["name"], "copy.bin");
+
+    // CIDv0 on request; multipart form upload.
+    let small = b"hello".to_vec();
+    let (status, _, body) = server
+        .send(upload(
+            &alice,
+            "?cid-version=0&name=hello.txt",
+            None,
+            "text/plain",
+            small,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        json(&body)["cid"],
+        "QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"
+    );
+    let form =
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.png\"\r\n\
+Content-Type: image/png\r\n\r\n\x89PNG fake\r\n--XyZ--\r\n"
+            .to_vec();
+    let (status, _, body) = server
+        .send(upload(
+            &alice,
+            "",
+            None,
+            "multipart/form-data; boundary=XyZ",
+            form,
+        ))
+        .await;
+    let info = json(&body);
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["name"], "photo.png");
+    assert_eq!(info["type"], "image/png");
+    assert_eq!(info["cid"], cid_v1(b"\x89PNG fake").as_str());
+
+    // Listing: newest first, paginated, filtered by type.
+    let (status, _, body) = server.send(get(&alice, "/v1/files?limit=2", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = json(&body);
+    assert_eq!(page["files"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap().to_owned();
+    let (_, _, body) = server
+        .send(get(
+            &alice,
+            &format!("/v1/files?limit=2&cursor={next}"),
+            &[],
+        ))
+        .await;
+    let rest = json(&body);
+    assert_eq!(rest["files"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next"], Value::Null);
+    let mut seen: Vec<String> = page["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["files"].as_array().unwrap())
+        .map(|f| f["cid"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 3);
+    let (_, _, body) = server.send(get(&alice, "/v1/files?type=image/", &[])).await;
+    let images = json(&body);
+    assert_eq!(images["files"].as_array().unwrap().len(), 1);
+    assert_eq!(images["files"][0]["name"], "photo.png");
+
+    // Removal: Alice's reference goes, Bob's stays.
+    let delete = |token: &str| {
+        Request::delete(&path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(server.send(delete(&alice)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(server.send(delete(&alice)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.send(get(&alice, &path, &[])).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _, body) = server.send(get(&bob, &path, &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == data);
+}
+
+async fn bad_uploads_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice");
+    let data = bytes(300 * 1024, 2);
+    let mut corrupted = data.clone();
+    corrupted[123_456] ^= 0x01;
+
+    // The client hashed `data`, but a byte flipped on the way: refused, nothing kept.
+    let (status, _, body) = server
+        .send(upload(
+            &alice,
+            "",
+            Some(&cid_v1(&data)),
+            "application/octet-stream",
+            corrupted,
+        ))
+        .await;
+    let error = json(&body);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["error"]["code"], "E_CID_MISMATCH");
+    assert_eq!(error["error"]["declared"], cid_v1(&data).as_str());
+    assert_eq!(stored_blocks(&server), 0);
+    let (_, _, body) = server.send(get(&alice, "/v1/files", &[])).await;
+    assert_eq!(json(&body)["files"], serde_json::json!([]));
+
+    for (query, cid, code, status) in [
+        (
+            "",
+            Some("not-a-cid"),
+            "E_INVALID_CID",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "",
+            Some("bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"),
+            "E_INVALID_CID",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "?cid-version=7",
+            None,
+            "E_BAD_REQUEST",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, _, body) = server
+            .send(upload(&alice, query, cid, "text/plain", b"x".to_vec()))
+            .await;
+        assert_eq!(got, status, "{query} {cid:?}");
+        assert_eq!(json(&body)["error"]["code"], code);
+    }
+    for (path, status, code) in [
+        (
+            "/v1/files/not-a-cid",
+            StatusCode::BAD_REQUEST,
+            "E_INVALID_CID",
+        ),
+        (
+            "/v1/files/bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+            StatusCode::NOT_FOUND,
+            "E_NOT_FOUND",
+        ),
+        (
+            "/v1/files?limit=0",
+            StatusCode::BAD_REQUEST,
+            "E_BAD_REQUEST",
+        ),
+        (
+            "/v1/files?cursor=zzz",
+            StatusCode::BAD_REQUEST,
+            "E_BAD_REQUEST",
+        ),
+    ] {
+        let (got, _, body) = server.send(get(&alice, path, &[])).await;
+        assert_eq!(got, status, "{path}");
+        assert_eq!(json(&body)["error"]["code"], code, "{path}");
+    }
+    let (status, _, _) = server
+        .send(Request::post("/v1/files").body(Body::from("x")).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // Size and type limits from configuration.
+    let mut state = server.state.clone();
+    state.files = Arc::new(Files {
+        store: server.state.files.store.clone(),
+        blocks: server.state.files.blocks.clone(),
+        limits: FileLimits {
+            max_file_bytes: 1000,
+            allowed_types: vec!["image/*".into()],
+        },
+    });
+    let limited = app(state);
+    let send = |request| async { limited.clone().oneshot(request).await.unwrap() };
+    let response = send(upload(&alice, "", None, "image/png", vec![0; 1001])).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = send(upload(&alice, "", None, "text/html", vec![0; 10])).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let response = send(upload(&alice, "", None, "image/png", vec![0; 1000])).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(stored_blocks(&server), 1);
+}
+
+on_both_backends!(upload_download_ranges_and_dedupe, bad_uploads_store_nothing);
