@@ -37,6 +37,12 @@ pub enum Source<'a> {
 }
 
 impl Cached {
+    /// Whether the document is loaded with every row up to `seq` (within a document,
+    /// `seq_no` order is commit order, so nothing older can still arrive).
+    pub fn holds(&self, seq: i64) -> bool {
+        self.loaded && self.seq >= seq
+    }
+
     /// Brings `doc` up to date with what is committed in `source`.
     pub async fn refresh(&mut self, source: Source<'_>) -> Result<(), StoreError> {
         if !self.loaded {

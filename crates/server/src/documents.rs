@@ -16,7 +16,7 @@ use cairn_core::sync::server::{self, ApplyError, Limits, RequestError};
 use cairn_core::{ChangeHash, DocumentId};
 
 use crate::cache::{Cached, DocCache, Source};
-use crate::hub::Hub;
+use crate::hub::{Hub, Mark};
 use crate::store::{DocumentStore, Member, Role, Snapshot, StoreError, StoredChange};
 
 /// Why a document operation failed.
@@ -147,8 +147,8 @@ impl Documents {
                     } else {
                         tx.insert_changes(&work[i].document, &rows).await?
                     };
-                    if !seqs.is_empty() {
-                        tx.notify(&work[i].document).await?;
+                    if let Some(&last) = seqs.last() {
+                        tx.notify(&work[i].document, last).await?;
                     }
                     new_seqs.push(seqs);
                 }
@@ -168,7 +168,7 @@ impl Documents {
             if let Some(&last) = new_seqs.get(k).and_then(|s| s.last()) {
                 cached.seq = cached.seq.max(last);
                 cached.since_snapshot += new_seqs[k].len();
-                self.hub.publish(&work[i].document);
+                self.hub.publish(&work[i].document, Mark::Committed(last));
                 self.maybe_snapshot(work[i].document, cached);
             }
             let acked = std::mem::take(&mut applied[k].acked);
@@ -182,19 +182,25 @@ impl Documents {
 
     /// What `user`, who has `their_heads` of `document`, lacks, cut to about `budget` bytes
     /// (see [`server::missing_within`]). Needs read access.
+    ///
+    /// `mark` is why a live connection asks: after [`Mark::Committed`] (no access change was
+    /// announced since the connection's last check) access is not re-read, and a cache that
+    /// already holds that commit is not refreshed, so a push costs no database round trip.
     pub async fn missing(
         &self,
         user: &str,
         document: &DocumentId,
         their_heads: &[ChangeHash],
         budget: usize,
+        mark: Mark,
     ) -> Result<server::Missing, DocumentError> {
-        if self.store.role(document, user).await?.is_none() {
+        if mark == Mark::Unknown && self.store.role(document, user).await?.is_none() {
             return Err(DocumentError::Forbidden(vec![*document]));
         }
         let entry = self.cache.entry(*document);
         let mut cached = entry.lock().await;
-        if let Err(e) = cached.refresh(Source::Store(self.store.as_ref())).await {
+        let fresh = matches!(mark, Mark::Committed(seq) if cached.holds(seq));
+        if !fresh && let Err(e) = cached.refresh(Source::Store(self.store.as_ref())).await {
             self.cache.evict(document);
             return Err(e.into());
         }
@@ -226,8 +232,10 @@ impl Documents {
             return Err(DocumentError::Forbidden(vec![*document]));
         }
         self.store.set_member(document, member, role).await?;
-        // Followers may have lost access: their connections re-check on the next mark.
-        self.hub.publish(document);
+        // Followers may have lost access: their connections re-check on the next mark, here
+        // and on every other replica.
+        self.hub.publish(document, Mark::Unknown);
+        self.store.announce(document).await?;
         Ok(())
     }
 

@@ -5,35 +5,59 @@
 //! to it. Marks for one document coalesce, so a slow client costs at most one mark per
 //! document it follows, however fast others write. Marks come from this process's commits
 //! and, with PostgreSQL, from every replica's commits through LISTEN/NOTIFY.
+//!
+//! A mark may carry the `seq_no` of the commit behind it: a connection whose cached document
+//! already has that row answers without asking the database again. A mark without one (a
+//! subscription, an access change, lost notifications) makes it re-check access and reload.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 
 use cairn_core::DocumentId;
 use tokio::sync::Notify;
 
+/// Why a document was marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// A commit gave it rows up to this `seq_no`; nothing else changed.
+    Committed(i64),
+    /// Anything may have changed, access included: re-check and reload.
+    Unknown,
+}
+
+impl Mark {
+    fn merge(self, other: Mark) -> Mark {
+        match (self, other) {
+            (Mark::Committed(a), Mark::Committed(b)) => Mark::Committed(a.max(b)),
+            _ => Mark::Unknown,
+        }
+    }
+}
+
 /// One connection's pending marks.
 #[derive(Debug, Default)]
 pub struct Mailbox {
-    dirty: Mutex<BTreeSet<DocumentId>>,
+    dirty: Mutex<BTreeMap<DocumentId, Mark>>,
     notify: Notify,
 }
 
 impl Mailbox {
-    pub fn mark(&self, document: DocumentId) {
-        self.dirty
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(document);
+    pub fn mark(&self, document: DocumentId, mark: Mark) {
+        let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        let merged = match dirty.get(&document) {
+            Some(&old) => old.merge(mark),
+            None => mark,
+        };
+        dirty.insert(document, merged);
+        drop(dirty);
         self.notify.notify_one();
     }
 
-    /// Takes every pending mark.
-    pub fn take(&self) -> BTreeSet<DocumentId> {
+    /// The marked documents (emptying the mailbox).
+    pub fn take(&self) -> BTreeMap<DocumentId, Mark> {
         std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Resolves once there may be marks to take.
     pub async fn wait(&self) {
         self.notify.notified().await;
     }
@@ -65,12 +89,12 @@ impl Hub {
     }
 
     /// Marks `document` changed for everyone following it.
-    pub fn publish(&self, document: &DocumentId) {
+    pub fn publish(&self, document: &DocumentId, mark: Mark) {
         let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(list) = followers.get_mut(document) {
             list.retain(|w| match w.upgrade() {
                 Some(mailbox) => {
-                    mailbox.mark(*document);
+                    mailbox.mark(*document, mark);
                     true
                 }
                 None => false,
@@ -87,7 +111,9 @@ impl Hub {
             let followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
             followers.keys().copied().collect()
         };
-        documents.iter().for_each(|d| self.publish(d));
+        documents
+            .iter()
+            .for_each(|d| self.publish(d, Mark::Unknown));
     }
 
     /// How many documents have followers (for metrics and tests).

@@ -56,7 +56,10 @@ pub fn spawn_listener(documents: Arc<Documents>) {
             match documents.store.listen().await {
                 Ok(mut notifications) => loop {
                     match notifications.next().await {
-                        Ok(Notice::Changed(document)) => documents.hub.publish(&document),
+                        Ok(Notice::Changed(document, seq)) => documents.hub.publish(
+                            &document,
+                            seq.map_or(hub::Mark::Unknown, hub::Mark::Committed),
+                        ),
                         Ok(Notice::Lost) => documents.hub.publish_all(),
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the notification stream");

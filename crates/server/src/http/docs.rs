@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::{AppState, Error};
 use crate::auth::{User, valid_user};
+use crate::hub::Mark;
 use crate::store::Role;
 
 fn parse(id: &str) -> Result<DocumentId, Error> {
@@ -26,7 +27,7 @@ pub async fn get(
     let document = parse(&id)?;
     let missing = state
         .documents
-        .missing(&user, &document, &[], usize::MAX)
+        .missing(&user, &document, &[], usize::MAX, Mark::Unknown)
         .await?;
     let heads: Vec<String> = missing.heads.iter().map(ToString::to_string).collect();
     Ok((

@@ -24,7 +24,7 @@ use cairn_core::{ChangeHash, DocumentId, Message};
 
 use super::{AppState, Error, body};
 use crate::connections::Slot;
-use crate::hub::Mailbox;
+use crate::hub::{Mailbox, Mark};
 
 /// How long a new connection may take to authenticate.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,8 +69,8 @@ async fn run(state: AppState, mut socket: WebSocket) {
                 }
             }
             () = connection.mailbox.wait() => {
-                for document in connection.mailbox.take() {
-                    let replies = connection.push(document).await;
+                for (document, mark) in connection.mailbox.take() {
+                    let replies = connection.push(document, mark).await;
                     if send_all(&mut socket, replies).await.is_err() {
                         break 'connection;
                     }
@@ -174,7 +174,8 @@ impl Connection {
                         .hub
                         .subscribe(d.document, &self.mailbox);
                     self.following.insert(d.document, d.heads);
-                    self.mailbox.mark(d.document); // catch-up: push what the client lacks
+                    // Catch-up: push what the client lacks.
+                    self.mailbox.mark(d.document, Mark::Unknown);
                 }
                 Ok(None) => forbidden.push(d.document),
                 Err(e) => return vec![error(0, &e.into())],
@@ -187,8 +188,20 @@ impl Connection {
         }
     }
 
-    async fn sync(&mut self, request: SyncRequest) -> Vec<Message> {
+    async fn sync(&mut self, mut request: SyncRequest) -> Vec<Message> {
         let id = request.request;
+        // Frames on a socket arrive in order, so whatever was pushed on it before this answer
+        // reaches the client first: count it as theirs, or every answer would repeat the
+        // pushes still in flight (measured: ~60 repeated changes per answer with 200 typists).
+        for d in &mut request.documents {
+            if let Some(sent) = self.following.get(&d.document) {
+                for head in sent {
+                    if !d.heads.contains(head) {
+                        d.heads.push(*head);
+                    }
+                }
+            }
+        }
         match self.state.documents.sync(&self.user, request).await {
             Ok(response) => {
                 // Syncing a document over the socket also follows it (within the limit): a
@@ -212,20 +225,20 @@ impl Connection {
     }
 
     /// What a mark on `document` leads to: (part of) the changes the client lacks, if any.
-    async fn push(&mut self, document: DocumentId) -> Vec<Message> {
+    async fn push(&mut self, document: DocumentId, mark: Mark) -> Vec<Message> {
         let Some(heads) = self.following.get(&document) else {
             return Vec::new();
         };
         let budget = PUSH_BUDGET.min(self.state.limits.max_body_bytes / 2);
         let documents = &self.state.documents;
         match documents
-            .missing(&self.user, &document, heads, budget)
+            .missing(&self.user, &document, heads, budget, mark)
             .await
         {
             Ok(missing) => {
                 self.following.insert(document, missing.heads.clone());
                 if !missing.complete {
-                    self.mailbox.mark(document); // the rest goes in the next push
+                    self.mailbox.mark(document, mark); // the rest goes in the next push
                 }
                 if missing.data.is_empty() {
                     return Vec::new();

@@ -172,6 +172,9 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// The documents `user` owns or is a member of, with their role, by id.
     async fn documents_for(&self, user: &str) -> Result<Vec<(DocumentId, Role)>, StoreError>;
 
+    /// Tells every replica that `document`'s access list changed (its followers re-check).
+    async fn announce(&self, document: &DocumentId) -> Result<(), StoreError>;
+
     /// How many change rows `document` has.
     async fn change_count(&self, document: &DocumentId) -> Result<u64, StoreError>;
 
@@ -183,8 +186,9 @@ pub trait DocumentStore: Send + Sync + 'static {
 /// A notification from [`Notifications::next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
-    /// Some replica committed changes to this document.
-    Changed(DocumentId),
+    /// Some replica committed changes to this document, up to this `seq_no` if known; an
+    /// unknown one also stands for an access change.
+    Changed(DocumentId, Option<i64>),
     /// Notifications may have been missed (the connection dropped): treat every document as
     /// possibly changed.
     Lost,
@@ -224,8 +228,9 @@ pub trait Transaction: Send {
         changes: &[StoredChange],
     ) -> Result<Vec<i64>, StoreError>;
 
-    /// Announces, on commit, that `document` changed (to every replica that listens).
-    async fn notify(&mut self, document: &DocumentId) -> Result<(), StoreError>;
+    /// Announces, on commit, that `document` has rows up to `seq` (to every replica that
+    /// listens).
+    async fn notify(&mut self, document: &DocumentId, seq: i64) -> Result<(), StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -15,7 +15,8 @@ use super::{
     encode_deps, role_of, seq_i64,
 };
 
-/// The channel on which every replica announces committed changes (payload: document id).
+/// The channel on which every replica announces committed changes (payload: document id and
+/// the commit's last `seq_no`) and access changes (payload: document id alone).
 const CHANNEL: &str = "cairn_documents";
 
 /// Documents in PostgreSQL.
@@ -88,10 +89,30 @@ document_store!(PostgresStore {
         listener.listen(CHANNEL).await?;
         Ok(Box::new(PgNotifications { listener }))
     }
+
+    async fn announce(&self, document: &DocumentId) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(document.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 });
 
 struct PgNotifications {
     listener: PgListener,
+}
+
+/// `"<document>"` or `"<document> <seq_no>"`.
+fn parse_payload(payload: &str) -> Option<(DocumentId, Option<i64>)> {
+    let mut parts = payload.split(' ');
+    let document = parts.next()?.parse().ok()?;
+    let seq = match parts.next() {
+        Some(seq) => Some(seq.parse().ok()?),
+        None => None,
+    };
+    parts.next().is_none().then_some((document, seq))
 }
 
 #[async_trait]
@@ -102,9 +123,9 @@ impl Notifications for PgNotifications {
             // notifications may have been missed.
             match self.listener.try_recv().await? {
                 None => return Ok(Notice::Lost),
-                Some(n) => match n.payload().parse() {
-                    Ok(document) => return Ok(Notice::Changed(document)),
-                    Err(_) => {
+                Some(n) => match parse_payload(n.payload()) {
+                    Some((document, seq)) => return Ok(Notice::Changed(document, seq)),
+                    None => {
                         tracing::warn!(payload = n.payload(), "ignoring a malformed notification")
                     }
                 },
@@ -159,10 +180,10 @@ transaction!(PgTransaction {
         Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
-    async fn notify(&mut self, document: &DocumentId) -> Result<(), StoreError> {
+    async fn notify(&mut self, document: &DocumentId, seq: i64) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(document.to_string())
+            .bind(format!("{document} {seq}"))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -98,6 +98,10 @@ document_store!(SqliteStore {
     async fn listen(&self) -> Result<Box<dyn Notifications>, StoreError> {
         Ok(Box::new(NoNotifications))
     }
+
+    async fn announce(&self, _document: &DocumentId) -> Result<(), StoreError> {
+        Ok(()) // one process: the hub already knows
+    }
 });
 
 /// One process, no other replicas to hear from.
@@ -153,7 +157,7 @@ transaction!(SqliteTransaction {
         Ok(inserted)
     }
 
-    async fn notify(&mut self, _document: &DocumentId) -> Result<(), StoreError> {
+    async fn notify(&mut self, _document: &DocumentId, _seq: i64) -> Result<(), StoreError> {
         Ok(()) // one process: the hub already knows
     }
 });
