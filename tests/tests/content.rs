@@ -2,7 +2,8 @@
 //! CIDv0 the real Kubo peer's `add` gives (and the same cumulative `Size`), and the CIDv1
 //! (raw leaves) that `ipfs-unixfs-importer` from npm gives, for files at every layout edge:
 //! empty, one byte, exactly one chunk, one chunk and a byte, and more than 174 chunks (a
-//! second tree level). `cairn cid` prints the same CIDs.
+//! second tree level). `cairn cid` prints the same CIDs. The gateway's CAR output is checked
+//! by an independent CAR reader.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -10,9 +11,12 @@ use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
 
+mod support;
+
 use cairn_core::content::{CidVersion, ImportOptions, import};
 use cairn_harness::browser::run_node;
 use cairn_harness::kubo::Kubo;
+use cairn_harness::postgres;
 use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request};
 
 const CHUNK: usize = 256 * 1024;
@@ -103,4 +107,80 @@ async fn cids_match_kubo_v0_and_ipfs_unixfs_importer_v1_at_every_layout_edge() {
         ours_v1[4],
         "cairn cid"
     );
+}
+
+/// The gateway's CAR is read by an independent implementation (`@ipld/car`, `@ipld/dag-pb`,
+/// `ipfs-unixfs`): every block matches its CID and the blocks rebuild the uploaded file; the
+/// raw format is the root block itself.
+#[tokio::test]
+async fn gateway_car_and_raw_are_verified_by_an_independent_reader() {
+    let server = support::start_server("gateway", &postgres::fresh_database().await, &[]);
+    let client = reqwest::Client::new();
+    let token = support::token("alice");
+    let data = bytes(4 * CHUNK + 123, 77);
+    let (_, imported) = import(&data, ImportOptions::default());
+    let cid = imported.root.to_string();
+    let uploaded = client
+        .post(format!("{}v1/files?name=four-chunks.bin", server.url))
+        .bearer_auth(&token)
+        .header("x-cairn-cid", &cid)
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201, "{}", uploaded.text().await.unwrap());
+
+    let get = |format: &'static str| {
+        client
+            .get(format!("{}ipfs/{cid}?format={format}", server.url))
+            .bearer_auth(&token)
+            .send()
+    };
+    let car = get("car").await.unwrap();
+    assert_eq!(car.status(), 200);
+    assert_eq!(
+        car.headers()["content-type"],
+        "application/vnd.ipld.car; version=1"
+    );
+    let car = car.bytes().await.unwrap();
+    let file = cairn_harness::temp_dir("cairn-car").join("file.car");
+    std::fs::write(&file, &car).unwrap();
+    let out = run_node("tests/e2e/car-verify.mjs", &[&file.to_string_lossy()]);
+    let line = out.lines().rfind(|l| l.starts_with('{')).unwrap();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(report["roots"], serde_json::json!([cid]));
+    assert_eq!(report["blocks"], 6, "five leaves and a root");
+    assert_eq!(report["size"], data.len());
+    let digest = sha256_hex(&data);
+    assert_eq!(report["sha256"], digest.as_str());
+
+    let raw = get("raw").await.unwrap();
+    assert_eq!(raw.headers()["content-type"], "application/vnd.ipld.raw");
+    let raw = raw.bytes().await.unwrap();
+    assert!(imported.root.verifies(&raw), "the raw block is the root");
+
+    // Not a file of the caller's, an unknown format, no format: JSON errors.
+    let other = client
+        .get(format!("{}ipfs/{cid}?format=car", server.url))
+        .bearer_auth(support::token("mallory"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    for query in ["?format=tar", ""] {
+        let response = client
+            .get(format!("{}ipfs/{cid}{query}", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "E_BAD_REQUEST");
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
 }

@@ -201,6 +201,90 @@ impl Reader {
     }
 }
 
+/// Every block of a DAG once, depth-first from the root (the order trustless gateways use
+/// for CAR files), each verified. Holds the CIDs still to visit and those already sent.
+#[derive(Debug)]
+pub struct DagWalk {
+    blocks: Arc<FsBlockStore>,
+    todo: Vec<Cid>,
+    seen: std::collections::HashSet<Cid>,
+}
+
+impl DagWalk {
+    pub fn new(blocks: Arc<FsBlockStore>, root: Cid) -> Self {
+        Self {
+            blocks,
+            todo: vec![root],
+            seen: std::collections::HashSet::new(),
+        }
+    }
+
+    /// The next block, or `None` when the DAG is done.
+    pub fn next_block(&mut self) -> Result<Option<(Cid, Vec<u8>)>, ReadError> {
+        while let Some(cid) = self.todo.pop() {
+            if !self.seen.insert(cid) {
+                continue;
+            }
+            let data = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
+            if cid.codec() == Codec::DagPb {
+                let node =
+                    unixfs::decode(&data).map_err(|e| ReadError::Malformed(cid, e.to_string()))?;
+                self.todo.extend(node.links.iter().rev().map(|l| l.cid));
+            }
+            return Ok(Some((cid, data)));
+        }
+        Ok(None)
+    }
+}
+
+/// The CARv1 header naming `root`: DAG-CBOR `{"roots": [root], "version": 1}`, with its
+/// length prefix.
+pub fn car_header(root: &Cid) -> Vec<u8> {
+    let cid = root.to_bytes();
+    let mut cbor = vec![0xa2, 0x65];
+    cbor.extend_from_slice(b"roots");
+    cbor.extend_from_slice(&[0x81, 0xd8, 0x2a]); // array(1), tag 42 (CID)
+    cbor_bytes_header(&mut cbor, cid.len() + 1);
+    cbor.push(0x00); // the identity multibase prefix DAG-CBOR puts before a CID
+    cbor.extend_from_slice(&cid);
+    cbor.push(0x67);
+    cbor.extend_from_slice(b"version");
+    cbor.push(0x01);
+    let mut out = Vec::with_capacity(cbor.len() + 2);
+    write_varint(&mut out, cbor.len() as u64);
+    out.extend_from_slice(&cbor);
+    out
+}
+
+/// One CAR section: length, CID, block.
+pub fn car_section(cid: &Cid, data: &[u8]) -> Vec<u8> {
+    let cid = cid.to_bytes();
+    let mut out = Vec::with_capacity(cid.len() + data.len() + 10);
+    write_varint(&mut out, (cid.len() + data.len()) as u64);
+    out.extend_from_slice(&cid);
+    out.extend_from_slice(data);
+    out
+}
+
+fn cbor_bytes_header(out: &mut Vec<u8>, len: usize) {
+    match len {
+        0..=23 => out.push(0x40 | len as u8),
+        24..=255 => out.extend_from_slice(&[0x58, len as u8]),
+        _ => {
+            out.push(0x59);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+    }
+}
+
+fn write_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,7 +239,12 @@ fn info_json(record: &FileRecord) -> serde_json::Value {
     })
 }
 
-async fn record(state: &AppState, user: &str, cid: &str) -> Result<(Cid, FileRecord), Error> {
+/// The caller's file `cid` (parsed), or 404.
+pub(super) async fn record(
+    state: &AppState,
+    user: &str,
+    cid: &str,
+) -> Result<(Cid, FileRecord), Error> {
     let cid = parse_cid(cid)?;
     let record = state
         .files

@@ -11,6 +11,7 @@
 //!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
+//! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
 //! - `/pkg/*` — the npm package (`pkg/`), `/*` — the demo app (`www/`)
 //!
 //! Every `/v1` error is JSON with a stable code (see [`Error`]).
@@ -21,6 +22,7 @@ mod dev;
 mod docs;
 mod error;
 mod files;
+mod gateway;
 mod sync;
 pub mod ws;
 
@@ -109,7 +111,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes));
-    let mut router = Router::new().nest("/v1", api);
+    let mut router = Router::new()
+        .nest("/v1", api)
+        .route("/ipfs/{cid}", get(gateway::get));
     if let Some(pkg) = &state.pkg_dir {
         router = router.nest_service("/pkg", ServeDir::new(pkg));
     }
