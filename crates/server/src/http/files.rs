@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::blocks::{BlockError, Staging};
-use crate::files::{Reader, Upload};
+use crate::files::{ReadError, Reader, Upload};
 use crate::store::{FileQuery, FileRecord, NewFile};
 
 const OCTET_STREAM: &str = "application/octet-stream";
@@ -408,22 +408,7 @@ pub async fn download(
     };
     let (start, end) = range.unwrap_or((0, size));
     let reader = Reader::new(state.files.blocks.clone(), cid, size, start, end);
-    let stream = futures::stream::try_unfold(reader, move |mut reader| async move {
-        let (reader, piece) = tokio::task::spawn_blocking(move || {
-            let piece = reader.next_piece();
-            (reader, piece)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match piece {
-            Ok(Some(piece)) => Ok(Some((bytes::Bytes::from(piece), reader))),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                tracing::error!(%cid, error = %e, "file download failed mid-stream");
-                Err(std::io::Error::other(e))
-            }
-        }
-    });
+    let stream = blocking_stream(reader, Reader::next_piece, cid, "file download");
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
@@ -462,6 +447,35 @@ pub async fn download(
         );
     }
     Ok(response)
+}
+
+/// A body stream of the pieces `next` produces from `source` on tokio's blocking pool, one at
+/// a time (so memory holds one piece); an error ends the response early and is logged.
+pub(super) fn blocking_stream<S>(
+    source: S,
+    next: fn(&mut S) -> Result<Option<Vec<u8>>, ReadError>,
+    cid: Cid,
+    what: &'static str,
+) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static
+where
+    S: Send + 'static,
+{
+    futures::stream::try_unfold(source, move |mut source| async move {
+        let (source, piece) = tokio::task::spawn_blocking(move || {
+            let piece = next(&mut source);
+            (source, piece)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        match piece {
+            Ok(Some(piece)) => Ok(Some((bytes::Bytes::from(piece), source))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::error!(%cid, error = %e, "{what} failed mid-stream");
+                Err(std::io::Error::other(e))
+            }
+        }
+    })
 }
 
 /// RFC 8187 value characters kept as is; everything else percent-encoded.

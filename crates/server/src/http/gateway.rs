@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::files::record;
+use super::files::{blocking_stream, record};
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::files::{DagWalk, car_header, car_section};
@@ -60,24 +60,11 @@ pub async fn get(
     };
     let body = if car {
         let header = futures::stream::once(async move { Ok(bytes::Bytes::from(car_header(&cid))) });
-        let sections = futures::stream::try_unfold(walk, move |mut walk| async move {
-            let (walk, next) = tokio::task::spawn_blocking(move || {
-                let next = walk.next_block();
-                (walk, next)
-            })
-            .await
-            .map_err(std::io::Error::other)?;
-            match next {
-                Ok(Some((cid, data))) => {
-                    Ok(Some((bytes::Bytes::from(car_section(&cid, &data)), walk)))
-                }
-                Ok(None) => Ok(None),
-                Err(e) => {
-                    tracing::error!(%cid, error = %e, "CAR export failed mid-stream");
-                    Err(std::io::Error::other(e))
-                }
-            }
-        });
+        let section = |walk: &mut DagWalk| {
+            let next = walk.next_block()?;
+            Ok(next.map(|(cid, data)| car_section(&cid, &data)))
+        };
+        let sections = blocking_stream(walk, section, cid, "CAR export");
         Body::from_stream(futures::StreamExt::chain(header, sections))
     } else {
         let block = state.files.blocks.get(&cid)?.ok_or_else(|| {
