@@ -323,4 +323,165 @@ async fn bad_uploads_store_nothing(backend: Backend) {
     assert_eq!(stored_blocks(&server), 1);
 }
 
-on_both_backends!(upload_download_ranges_and_dedupe, bad_uploads_store_nothing);
+fn with_metadata(mut request: Request<Body>, metadata: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert("x-cairn-metadata", metadata.parse().unwrap());
+    request
+}
+
+fn search(token: &str, body: Value) -> Request<Body> {
+    Request::post("/v1/files/search")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn found(server: &TestServer, token: &str, body: Value) -> Vec<String> {
+    let (status, _, bytes) = server.send(search(token, body.clone())).await;
+    let json = json(&bytes);
+    assert_eq!(status, StatusCode::OK, "{body}: {json}");
+    json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn search_names_types_and_metadata(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (server.token("alice"), server.token("bob"));
+    let uploads = [
+        (
+            &alice,
+            "Quarterly Report-v1.pdf",
+            "application/pdf",
+            r#"{"tags":["finance","Q3"],"author":"Zo\u00eb"}"#,
+            1,
+        ),
+        (
+            &alice,
+            "holiday photo.jpg",
+            "image/jpeg",
+            r#"{"place":"Lisbon"}"#,
+            2,
+        ),
+        (&alice, "notes.txt", "text/plain", "{}", 3),
+        (&bob, "report for bob.txt", "text/plain", "{}", 4),
+    ];
+    let mut pdf = String::new();
+    for (token, name, kind, metadata, seed) in uploads {
+        let query = format!("?name={}", name.replace(' ', "%20"));
+        let request = with_metadata(
+            upload(token, &query, None, kind, bytes(1000, seed)),
+            metadata,
+        );
+        let (status, _, body) = server.send(request).await;
+        let info = json(&body);
+        assert_eq!(status, StatusCode::CREATED, "{info}");
+        if kind == "application/pdf" {
+            assert_eq!(info["metadata"]["author"], "Zoë");
+            pdf = info["cid"].as_str().unwrap().to_owned();
+        }
+    }
+    let q = |query: &str| serde_json::json!({ "query": query });
+    assert_eq!(
+        found(&server, &alice, q("report")).await,
+        ["Quarterly Report-v1.pdf"]
+    );
+    assert_eq!(
+        found(&server, &bob, q("report")).await,
+        ["report for bob.txt"]
+    );
+    assert_eq!(
+        found(&server, &alice, q("REP fin")).await,
+        ["Quarterly Report-v1.pdf"]
+    );
+    assert_eq!(
+        found(&server, &alice, q("zoë")).await,
+        ["Quarterly Report-v1.pdf"]
+    );
+    assert_eq!(
+        found(&server, &alice, q("v1 pdf")).await,
+        ["Quarterly Report-v1.pdf"]
+    );
+    assert!(
+        found(&server, &alice, q("report lisbon")).await.is_empty(),
+        "every word must match"
+    );
+    let lisbon = |kind: &str| serde_json::json!({ "query": "lisb", "type": kind });
+    assert_eq!(
+        found(&server, &alice, lisbon("image/")).await,
+        ["holiday photo.jpg"]
+    );
+    assert!(found(&server, &alice, lisbon("text/")).await.is_empty());
+
+    // Renaming by uploading again re-indexes; removal un-indexes.
+    let renamed = with_metadata(
+        upload(
+            &alice,
+            "?name=budget.pdf",
+            None,
+            "application/pdf",
+            bytes(1000, 1),
+        ),
+        "{}",
+    );
+    assert_eq!(server.send(renamed).await.0, StatusCode::CREATED);
+    assert!(found(&server, &alice, q("quarterly")).await.is_empty());
+    assert_eq!(found(&server, &alice, q("budget")).await, ["budget.pdf"]);
+    let delete = Request::delete(format!("/v1/files/{pdf}"))
+        .header("authorization", format!("Bearer {alice}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(server.send(delete).await.0, StatusCode::NO_CONTENT);
+    assert!(found(&server, &alice, q("budget")).await.is_empty());
+
+    // Metadata in a multipart form.
+    let form = b"--B\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{\"album\":\"Azores\"}\r\n\
+--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--B--\r\n"
+        .to_vec();
+    let (status, _, _) = server
+        .send(upload(
+            &alice,
+            "",
+            None,
+            "multipart/form-data; boundary=B",
+            form,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(found(&server, &alice, q("azores")).await, ["x.png"]);
+
+    // Bad input: JSON errors, nothing stored.
+    for metadata in ["[1]", "not json", "\"text\""] {
+        let request = with_metadata(
+            upload(&alice, "", None, "text/plain", b"m".to_vec()),
+            metadata,
+        );
+        let (status, _, body) = server.send(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{metadata}");
+        assert_eq!(json(&body)["error"]["code"], "E_BAD_REQUEST");
+    }
+    for body in [
+        serde_json::json!({ "query": "" }),
+        serde_json::json!({ "query": "!!! ..." }),
+        serde_json::json!({ "query": "x", "limit": 0 }),
+        serde_json::json!({ "nope": 1 }),
+    ] {
+        let (status, _, bytes) = server.send(search(&alice, body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(json(&bytes)["error"]["code"], "E_BAD_REQUEST");
+    }
+    let (status, _, body) = server.send(get(&alice, "/v1/files?limit=abc", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["error"]["code"], "E_BAD_REQUEST");
+}
+
+on_both_backends!(
+    upload_download_ranges_and_dedupe,
+    bad_uploads_store_nothing,
+    search_names_types_and_metadata,
+);

@@ -6,6 +6,7 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,7 @@ use super::{AppState, Error};
 use crate::auth::User;
 use crate::blocks::{BlockError, Staging};
 use crate::files::{ReadError, Reader, Upload};
-use crate::store::{FileQuery, FileRecord, NewFile};
+use crate::store::{FileQuery, FileRecord, NewFile, search_words};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 /// Bytes handed to the blocking importer at a time.
@@ -104,9 +105,10 @@ impl Feeder {
 pub async fn upload(
     State(state): State<AppState>,
     User(user): User,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     request: Request,
 ) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
     let headers = request.headers().clone();
     let declared = query
         .cid
@@ -141,6 +143,14 @@ pub async fn upload(
         })
     };
 
+    let mut metadata = headers
+        .get("x-cairn-metadata")
+        .map(|v| {
+            std::str::from_utf8(v.as_bytes())
+                .map_err(|_| Error::BadRequest("x-cairn-metadata is not UTF-8".into()))
+                .and_then(parse_metadata)
+        })
+        .transpose()?;
     let multipart = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -153,6 +163,13 @@ pub async fn upload(
             match form.next_field().await {
                 Ok(Some(field)) if field.file_name().is_some() || field.name() == Some("file") => {
                     break field;
+                }
+                Ok(Some(field)) if field.name() == Some("metadata") => {
+                    let text = field
+                        .text()
+                        .await
+                        .map_err(|e| Error::BadBody(e.body_text()))?;
+                    metadata = Some(parse_metadata(&text)?);
                 }
                 Ok(Some(_)) => continue,
                 Ok(None) => return Err(Error::BadRequest("no file part in the form".into())),
@@ -221,6 +238,7 @@ pub async fn upload(
             size: i64::try_from(imported.size).map_err(internal)?,
             dag_size: i64::try_from(imported.dag_size).map_err(internal)?,
             now_ms: now_ms(),
+            metadata: metadata.as_deref().unwrap_or("{}"),
         })
         .await?;
     let mut body = info_json(&record);
@@ -228,8 +246,29 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Largest accepted metadata object, serialized.
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Metadata must be a JSON object of at most [`MAX_METADATA_BYTES`]; returns it compacted.
+fn parse_metadata(text: &str) -> Result<String, Error> {
+    let bad = || {
+        Error::BadRequest(format!(
+            "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes"
+        ))
+    };
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value @ serde_json::Value::Object(_)) if text.len() <= MAX_METADATA_BYTES => {
+            Ok(value.to_string())
+        }
+        _ => Err(bad()),
+    }
+}
+
 fn info_json(record: &FileRecord) -> serde_json::Value {
+    let metadata: serde_json::Value =
+        serde_json::from_str(&record.metadata).unwrap_or_else(|_| json!({}));
     json!({
+        "metadata": metadata,
         "cid": record.cid,
         "name": record.name,
         "type": record.content_type,
@@ -301,8 +340,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     User(user): User,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Error> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(Error::BadRequest("limit must be between 1 and 1000".into()));
@@ -337,6 +377,44 @@ pub async fn list(
         "files": page.iter().map(info_json).collect::<Vec<_>>(),
         "next": next,
     })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchRequest {
+    query: String,
+    /// Only types starting with this, e.g. `image/`.
+    #[serde(rename = "type")]
+    type_prefix: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `POST /v1/files/search` `{"query", "type"?, "limit"?}`: the caller's files whose name,
+/// type or metadata have words starting with every word of the query, best first.
+pub async fn search(
+    State(state): State<AppState>,
+    User(user): User,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let Json(request) = body.map_err(|e| Error::BadRequest(e.body_text()))?;
+    let mut words = search_words(&request.query);
+    words.truncate(16);
+    if words.is_empty() {
+        return Err(Error::BadRequest(
+            "the query has no words to search for".into(),
+        ));
+    }
+    let limit = request.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(Error::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let found = state
+        .files
+        .store
+        .search(&user, &words, request.type_prefix.as_deref(), limit)
+        .await?;
+    Ok(Json(
+        json!({ "files": found.iter().map(info_json).collect::<Vec<_>>() }),
+    ))
 }
 
 /// A single `bytes=` range of a `size`-byte file: `Ok(None)` for no (or an ignored

@@ -5,6 +5,7 @@
 //! `/v1/files`: the caller must have the file.
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -28,9 +29,10 @@ pub async fn get(
     State(state): State<AppState>,
     User(user): User,
     Path(cid): Path<String>,
-    Query(query): Query<GatewayQuery>,
+    query: Result<Query<GatewayQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -8,7 +8,8 @@
 //! - `GET  /v1/docs/{id}/members`, `PUT|DELETE /v1/docs/{id}/members/{user}` — access (owner only)
 //! - `POST /v1/files` — upload (raw or multipart), verified against a declared CID
 //! - `GET  /v1/files` — the caller's files, newest first, paginated; `GET /v1/files/{cid}` —
-//!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`
+//!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`;
+//!   `POST /v1/files/search` — full text over names, types and metadata
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
@@ -101,6 +102,7 @@ pub fn app(state: AppState) -> Router {
                         .saturating_add(1 << 20),
                 )),
         )
+        .route("/files/search", post(files::search))
         .route("/files/{cid}", get(files::download).delete(files::delete))
         .route("/files/{cid}/info", get(files::info))
         .route("/health", get(health));

@@ -24,6 +24,8 @@ pub struct FileRecord {
     pub dag_size: i64,
     /// When this user first stored it (Unix milliseconds).
     pub created_ms: i64,
+    /// The JSON object the uploader attached (`{}` when none).
+    pub metadata: String,
 }
 
 /// A file to record for `owner`.
@@ -36,6 +38,8 @@ pub struct NewFile<'a> {
     pub size: i64,
     pub dag_size: i64,
     pub now_ms: i64,
+    /// A JSON object.
+    pub metadata: &'a str,
 }
 
 /// A page of an owner's files, newest first.
@@ -64,6 +68,16 @@ pub trait FileStore: Send + Sync + 'static {
     /// A page of `owner`'s files.
     async fn files(&self, owner: &str, query: &FileQuery) -> Result<Vec<FileRecord>, StoreError>;
 
+    /// `owner`'s files whose name, type or metadata contain words starting with each of
+    /// `words` (see [`search_words`]), best match first.
+    async fn search(
+        &self,
+        owner: &str,
+        words: &[String],
+        type_prefix: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FileRecord>, StoreError>;
+
     /// Removes `owner`'s reference; returns whether they had one, and how many references
     /// the content has left (0: its blocks may be collected).
     async fn delete_file(&self, owner: &str, cid: &str) -> Result<(bool, i64), StoreError>;
@@ -71,16 +85,19 @@ pub trait FileStore: Send + Sync + 'static {
 
 pub(super) const ADD_CONTENT: &str = "INSERT INTO file_contents (cid, size, dag_size, created_ms)
      VALUES ($1, $2, $3, $4) ON CONFLICT (cid) DO NOTHING";
-pub(super) const ADD_FILE: &str =
-    "INSERT INTO files (owner, cid, name, content_type, created_ms) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (owner, cid) DO UPDATE SET name = excluded.name, content_type = excluded.content_type";
+pub(super) const ADD_FILE: &str = "INSERT INTO files
+         (owner, cid, name, content_type, created_ms, metadata, search_text)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (owner, cid) DO UPDATE SET name = excluded.name,
+         content_type = excluded.content_type, metadata = excluded.metadata,
+         search_text = excluded.search_text";
 pub(super) const FILE: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
      FROM files f JOIN file_contents c ON c.cid = f.cid
      WHERE f.owner = $1 AND f.cid = $2";
 pub(super) const CONTENT: &str = "SELECT size, dag_size FROM file_contents WHERE cid = $1";
 pub(super) const FILES: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
      FROM files f JOIN file_contents c ON c.cid = f.cid
      WHERE f.owner = $1
        AND ($2 IS NULL OR f.content_type LIKE $2 ESCAPE '\\')
@@ -89,6 +106,26 @@ pub(super) const FILES: &str =
      LIMIT $5";
 pub(super) const DELETE_FILE: &str = "DELETE FROM files WHERE owner = $1 AND cid = $2";
 pub(super) const REFERENCES: &str = "SELECT count(*) FROM files WHERE cid = $1";
+
+/// What search indexes for `file`: the words of its name, type and metadata string values.
+pub(super) fn search_text(file: &NewFile<'_>) -> String {
+    fn strings(value: &serde_json::Value, out: &mut String) {
+        match value {
+            serde_json::Value::String(s) => {
+                out.push(' ');
+                out.push_str(s);
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut text = format!("{} {}", file.name, file.content_type);
+    if let Ok(metadata) = serde_json::from_str::<serde_json::Value>(file.metadata) {
+        strings(&metadata, &mut text);
+    }
+    search_words(&text).join(" ")
+}
 
 /// `LIKE` pattern matching values that start with `prefix` (wildcards in it escaped).
 pub(super) fn like_prefix(prefix: &str) -> String {
@@ -103,10 +140,10 @@ pub(super) fn like_prefix(prefix: &str) -> String {
     out
 }
 
-pub(super) type FileRow = (String, String, String, i64, i64, i64);
+pub(super) type FileRow = (String, String, String, i64, i64, i64, String);
 
 pub(super) fn record(row: FileRow) -> FileRecord {
-    let (cid, name, content_type, size, dag_size, created_ms) = row;
+    let (cid, name, content_type, size, dag_size, created_ms, metadata) = row;
     FileRecord {
         cid,
         name,
@@ -114,14 +151,44 @@ pub(super) fn record(row: FileRow) -> FileRecord {
         size,
         dag_size,
         created_ms,
+        metadata,
     }
 }
 
-/// `impl FileStore for $store` (which has a `pool` field).
+/// The words search sees in `text`: lowercase runs of letters and digits (everything else
+/// separates words), at most 64 characters each. Both backends index and query these, so
+/// `report-v1.pdf` is found by `report`, `v1` or `pdf`, the same way in PostgreSQL and SQLite.
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(64).flat_map(char::to_lowercase).collect())
+        .collect()
+}
+
+/// `impl FileStore for $store` (which has a `pool` field); search runs the backend's
+/// `$search_sql` with the query `$search_query(words)` builds.
 macro_rules! file_store {
-    ($store:ty) => {
+    ($store:ty, $search_sql:expr, $search_query:path) => {
         #[async_trait::async_trait]
         impl $crate::store::FileStore for $store {
+            async fn search(
+                &self,
+                owner: &str,
+                words: &[String],
+                type_prefix: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::FileRecord>, $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let rows: Vec<sql::FileRow> = sqlx::query_as($search_sql)
+                    .bind(owner)
+                    .bind($search_query(words))
+                    .bind(type_prefix.map(sql::like_prefix))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(rows.into_iter().map(sql::record).collect())
+            }
+
             async fn add_file(
                 &self,
                 file: &$crate::store::NewFile<'_>,
@@ -142,6 +209,8 @@ macro_rules! file_store {
                     .bind(file.name)
                     .bind(file.content_type)
                     .bind(file.now_ms)
+                    .bind(file.metadata)
+                    .bind(sql::search_text(file))
                     .execute(&mut *tx)
                     .await?;
                 let row: sql::FileRow = sqlx::query_as(sql::FILE)

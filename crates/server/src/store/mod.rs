@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cairn_core::{ChangeHash, DocumentId};
 
-pub use self::files::{FileQuery, FileRecord, FileStore, NewFile};
+pub use self::files::{FileQuery, FileRecord, FileStore, NewFile, search_words};
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 

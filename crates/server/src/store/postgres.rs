@@ -58,7 +58,22 @@ impl PostgresStore {
     }
 }
 
-file_store!(PostgresStore);
+file_store!(PostgresStore, PG_SEARCH, pg_search_query);
+
+/// `$1` owner, `$2` the query from [`pg_search_query`], `$3` type prefix pattern, `$4` limit.
+const PG_SEARCH: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
+     FROM files f JOIN file_contents c ON c.cid = f.cid
+     WHERE f.owner = $1 AND f.search @@ to_tsquery('simple', $2)
+       AND ($3 IS NULL OR f.content_type LIKE $3 ESCAPE '\\')
+     ORDER BY ts_rank(f.search, to_tsquery('simple', $2)) DESC, f.created_ms DESC, f.cid
+     LIMIT $4";
+
+/// Every word as a prefix: `report:* & v1:*` (words are letters and digits only).
+fn pg_search_query(words: &[String]) -> String {
+    let terms: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+    terms.join(" & ")
+}
 
 document_store!(PostgresStore {
     fn describe(&self) -> String {

@@ -65,7 +65,29 @@ impl SqliteStore {
     }
 }
 
-file_store!(SqliteStore);
+file_store!(SqliteStore, SQLITE_SEARCH, sqlite_search_query);
+
+/// `$1` owner, `$2` the query from [`sqlite_search_query`], `$3` type prefix pattern, `$4`
+/// limit.
+const SQLITE_SEARCH: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
+     FROM files_fts s
+     JOIN files f ON f.owner = s.owner AND f.cid = s.cid
+     JOIN file_contents c ON c.cid = f.cid
+     WHERE s.owner = $1 AND files_fts MATCH $2
+       AND ($3 IS NULL OR f.content_type LIKE $3 ESCAPE '\\')
+     ORDER BY s.rank, f.created_ms DESC, f.cid
+     LIMIT $4";
+
+/// Every word as a prefix of a word of `search_text`: `search_text : "report"* AND ...`
+/// (words are letters and digits only, so the quoting cannot be escaped).
+fn sqlite_search_query(words: &[String]) -> String {
+    let terms: Vec<String> = words
+        .iter()
+        .map(|w| format!("search_text : \"{w}\"*"))
+        .collect();
+    terms.join(" AND ")
+}
 
 document_store!(SqliteStore {
     fn describe(&self) -> String {
