@@ -16,6 +16,7 @@ use crate::config::ServeConfig;
 use crate::documents::{Documents, Settings};
 use crate::files::{FileLimits, Files};
 use crate::http::{AppState, Limits};
+use crate::pinning::{self, KuboPinner, PinSettings};
 use crate::store::{self, StoreOptions};
 use crate::{serve, spawn_listener};
 
@@ -181,6 +182,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             config.data_dir.join("blocks").display()
         )
     })?;
+    let pin_wake = (config.pin_backend != "none").then(|| Arc::new(tokio::sync::Notify::new()));
     let files = Arc::new(Files {
         store: store.clone(),
         blocks: Arc::new(blocks),
@@ -188,7 +190,15 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             max_file_bytes: config.max_file_bytes,
             allowed_types: config.allowed_file_types.clone(),
         },
+        pin_wake: pin_wake.clone(),
     });
+    if let Some(wake) = pin_wake {
+        let pinner = Arc::new(KuboPinner::new(&config.kubo_api_url)?);
+        let mut settings = PinSettings::default();
+        settings.retry.max_ms = config.pin_retry_max_secs.saturating_mul(1000).max(1);
+        settings.retry.base_ms = settings.retry.base_ms.min(settings.retry.max_ms);
+        pinning::spawn_worker(files.clone(), pinner, settings, wake);
+    }
     let documents = Arc::new(Documents::new(store, settings, config.cache_documents));
     spawn_listener(documents.clone());
     let existing = |dir: &std::path::Path| {

@@ -113,4 +113,20 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub allowed_file_types: Vec<String>,
+
+    /// Where stored files are pinned: `none`, or `kubo` (Kubo's RPC API at `--kubo-api-url`).
+    #[arg(long, env = "CAIRN_PIN_BACKEND", default_value = "none", value_parser = ["none", "kubo"])]
+    pub pin_backend: String,
+
+    /// Kubo's RPC API, for `--pin-backend kubo`.
+    #[arg(
+        long,
+        env = "CAIRN_KUBO_API_URL",
+        default_value = "http://127.0.0.1:5001"
+    )]
+    pub kubo_api_url: String,
+
+    /// Longest wait between attempts to pin a file while the backend is unreachable.
+    #[arg(long, env = "CAIRN_PIN_RETRY_MAX_SECS", default_value_t = 300)]
+    pub pin_retry_max_secs: u64,
 }

@@ -59,6 +59,8 @@ pub struct Files {
     pub store: Arc<dyn FileStore>,
     pub blocks: Arc<FsBlockStore>,
     pub limits: FileLimits,
+    /// With a pinning backend: wakes its worker when new content is queued.
+    pub pin_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl std::fmt::Debug for dyn FileStore {

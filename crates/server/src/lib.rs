@@ -17,6 +17,7 @@ pub mod documents;
 pub mod files;
 pub mod http;
 pub mod hub;
+pub mod pinning;
 pub mod store;
 
 use std::future::Future;

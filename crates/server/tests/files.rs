@@ -311,6 +311,7 @@ async fn bad_uploads_store_nothing(backend: Backend) {
             max_file_bytes: 1000,
             allowed_types: vec!["image/*".into()],
         },
+        pin_wake: None,
     });
     let limited = app(state);
     let send = |request| async { limited.clone().oneshot(request).await.unwrap() };

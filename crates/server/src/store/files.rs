@@ -11,12 +11,10 @@ use async_trait::async_trait;
 use super::StoreError;
 
 /// One user's file, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FileRecord {
     pub cid: String,
     pub name: String,
-    #[serde(rename = "type")]
     pub content_type: String,
     /// File bytes.
     pub size: i64,
@@ -26,6 +24,36 @@ pub struct FileRecord {
     pub created_ms: i64,
     /// The JSON object the uploader attached (`{}` when none).
     pub metadata: String,
+    /// `none` (no pinning backend), `queued`, `pinning`, `pinned` or `failed`.
+    pub pin_status: String,
+    /// Pin attempts so far.
+    pub pin_attempts: i64,
+    /// Why the last pin attempt failed, if it did.
+    pub pin_error: Option<String>,
+}
+
+/// A pin the worker claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedPin {
+    pub cid: String,
+    pub size: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// How a pin attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    Pinned,
+    /// Try again at `next_attempt_ms`.
+    Retry {
+        next_attempt_ms: i64,
+        error: String,
+    },
+    /// The backend refused it for good.
+    Failed {
+        error: String,
+    },
 }
 
 /// A file to record for `owner`.
@@ -78,6 +106,30 @@ pub trait FileStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<FileRecord>, StoreError>;
 
+    /// Queues content `cid` for pinning (no-op if it has a pin row); `None` queues every
+    /// content without one (at startup, when a backend is configured). Returns rows added.
+    async fn enqueue_pins(&self, cid: Option<&str>, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Claims up to `limit` pins that are due (queued and due, or pinning with an expired
+    /// lease) for `lease_ms`.
+    async fn claim_pins(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedPin>, StoreError>;
+
+    /// Records how the attempt on a claimed pin ended.
+    async fn finish_pin(
+        &self,
+        cid: &str,
+        outcome: &PinOutcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// How many pins are in each status.
+    async fn pin_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// Removes `owner`'s reference; returns whether they had one, and how many references
     /// the content has left (0: its blocks may be collected).
     async fn delete_file(&self, owner: &str, cid: &str) -> Result<(bool, i64), StoreError>;
@@ -92,18 +144,44 @@ pub(super) const ADD_FILE: &str = "INSERT INTO files
          content_type = excluded.content_type, metadata = excluded.metadata,
          search_text = excluded.search_text";
 pub(super) const FILE: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+            COALESCE(p.status, 'none') AS pin_status,
+            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
      FROM files f JOIN file_contents c ON c.cid = f.cid
+     LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1 AND f.cid = $2";
 pub(super) const CONTENT: &str = "SELECT size, dag_size FROM file_contents WHERE cid = $1";
 pub(super) const FILES: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+            COALESCE(p.status, 'none') AS pin_status,
+            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
      FROM files f JOIN file_contents c ON c.cid = f.cid
+     LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1
        AND ($2 IS NULL OR f.content_type LIKE $2 ESCAPE '\\')
        AND ($3 IS NULL OR f.created_ms < $3 OR (f.created_ms = $3 AND f.cid < $4))
      ORDER BY f.created_ms DESC, f.cid DESC
      LIMIT $5";
+pub(super) const ENQUEUE_PIN: &str = "INSERT INTO pins (cid, status, next_attempt_ms, updated_ms)
+     VALUES ($1, 'queued', $2, $2) ON CONFLICT (cid) DO NOTHING";
+pub(super) const ENQUEUE_ALL_PINS: &str =
+    "INSERT INTO pins (cid, status, next_attempt_ms, updated_ms)
+     SELECT c.cid, 'queued', $1, $1 FROM file_contents c
+     WHERE NOT EXISTS (SELECT 1 FROM pins p WHERE p.cid = c.cid)";
+/// Two replicas may claim the same row in a race; pinning twice is harmless.
+pub(super) const CLAIM_PINS: &str = "UPDATE pins
+     SET status = 'pinning', lease_until_ms = $1 + $2, attempts = attempts + 1, updated_ms = $1
+     WHERE cid IN (
+         SELECT cid FROM pins
+         WHERE (status = 'queued' AND next_attempt_ms <= $1)
+            OR (status = 'pinning' AND lease_until_ms <= $1)
+         ORDER BY next_attempt_ms LIMIT $3)
+     RETURNING cid, CAST(attempts AS BIGINT)";
+pub(super) const FINISH_PIN: &str = "UPDATE pins
+     SET status = $2, next_attempt_ms = $3, last_error = $4, lease_until_ms = 0, updated_ms = $5
+     WHERE cid = $1";
+pub(super) const PIN_COUNTS: &str =
+    "SELECT status, count(*) FROM pins GROUP BY status ORDER BY status";
 pub(super) const DELETE_FILE: &str = "DELETE FROM files WHERE owner = $1 AND cid = $2";
 pub(super) const REFERENCES: &str = "SELECT count(*) FROM files WHERE cid = $1";
 
@@ -140,21 +218,6 @@ pub(super) fn like_prefix(prefix: &str) -> String {
     out
 }
 
-pub(super) type FileRow = (String, String, String, i64, i64, i64, String);
-
-pub(super) fn record(row: FileRow) -> FileRecord {
-    let (cid, name, content_type, size, dag_size, created_ms, metadata) = row;
-    FileRecord {
-        cid,
-        name,
-        content_type,
-        size,
-        dag_size,
-        created_ms,
-        metadata,
-    }
-}
-
 /// The words search sees in `text`: lowercase runs of letters and digits (everything else
 /// separates words), at most 64 characters each. Both backends index and query these, so
 /// `report-v1.pdf` is found by `report`, `v1` or `pdf`, the same way in PostgreSQL and SQLite.
@@ -179,14 +242,14 @@ macro_rules! file_store {
                 limit: i64,
             ) -> Result<Vec<$crate::store::FileRecord>, $crate::store::StoreError> {
                 use $crate::store::files as sql;
-                let rows: Vec<sql::FileRow> = sqlx::query_as($search_sql)
+                let rows: Vec<$crate::store::FileRecord> = sqlx::query_as($search_sql)
                     .bind(owner)
                     .bind($search_query(words))
                     .bind(type_prefix.map(sql::like_prefix))
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(rows.into_iter().map(sql::record).collect())
+                Ok(rows)
             }
 
             async fn add_file(
@@ -213,13 +276,13 @@ macro_rules! file_store {
                     .bind(sql::search_text(file))
                     .execute(&mut *tx)
                     .await?;
-                let row: sql::FileRow = sqlx::query_as(sql::FILE)
+                let record: $crate::store::FileRecord = sqlx::query_as(sql::FILE)
                     .bind(file.owner)
                     .bind(file.cid)
                     .fetch_one(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok((sql::record(row), added == 1))
+                Ok((record, added == 1))
             }
 
             async fn file(
@@ -228,12 +291,12 @@ macro_rules! file_store {
                 cid: &str,
             ) -> Result<Option<$crate::store::FileRecord>, $crate::store::StoreError> {
                 use $crate::store::files as sql;
-                let row: Option<sql::FileRow> = sqlx::query_as(sql::FILE)
+                let row: Option<$crate::store::FileRecord> = sqlx::query_as(sql::FILE)
                     .bind(owner)
                     .bind(cid)
                     .fetch_optional(&self.pool)
                     .await?;
-                Ok(row.map(sql::record))
+                Ok(row)
             }
 
             async fn content(
@@ -253,7 +316,7 @@ macro_rules! file_store {
             ) -> Result<Vec<$crate::store::FileRecord>, $crate::store::StoreError> {
                 use $crate::store::files as sql;
                 let (before_ms, before_cid) = query.before.clone().unzip();
-                let rows: Vec<sql::FileRow> = sqlx::query_as(sql::FILES)
+                let rows: Vec<$crate::store::FileRecord> = sqlx::query_as(sql::FILES)
                     .bind(owner)
                     .bind(query.type_prefix.as_deref().map(sql::like_prefix))
                     .bind(before_ms)
@@ -261,7 +324,77 @@ macro_rules! file_store {
                     .bind(query.limit)
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(rows.into_iter().map(sql::record).collect())
+                Ok(rows)
+            }
+
+            async fn enqueue_pins(
+                &self,
+                cid: Option<&str>,
+                now_ms: i64,
+            ) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let query = match cid {
+                    Some(cid) => sqlx::query(sql::ENQUEUE_PIN).bind(cid).bind(now_ms),
+                    None => sqlx::query(sql::ENQUEUE_ALL_PINS).bind(now_ms),
+                };
+                Ok(query.execute(&self.pool).await?.rows_affected())
+            }
+
+            async fn claim_pins(
+                &self,
+                now_ms: i64,
+                lease_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::store::ClaimedPin>, $crate::store::StoreError> {
+                use $crate::store::files as sql;
+                let claimed: Vec<(String, i64)> = sqlx::query_as(sql::CLAIM_PINS)
+                    .bind(now_ms)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut pins = Vec::with_capacity(claimed.len());
+                for (cid, attempts) in claimed {
+                    let (size, _) = self.content(&cid).await?.unwrap_or((0, 0));
+                    pins.push($crate::store::ClaimedPin {
+                        cid,
+                        size,
+                        attempts,
+                    });
+                }
+                Ok(pins)
+            }
+
+            async fn finish_pin(
+                &self,
+                cid: &str,
+                outcome: &$crate::store::PinOutcome,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::PinOutcome;
+                let (status, next, error) = match outcome {
+                    PinOutcome::Pinned => ("pinned", 0, None),
+                    PinOutcome::Retry {
+                        next_attempt_ms,
+                        error,
+                    } => ("queued", *next_attempt_ms, Some(error.as_str())),
+                    PinOutcome::Failed { error } => ("failed", 0, Some(error.as_str())),
+                };
+                sqlx::query($crate::store::files::FINISH_PIN)
+                    .bind(cid)
+                    .bind(status)
+                    .bind(next)
+                    .bind(error)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn pin_counts(&self) -> Result<Vec<(String, i64)>, $crate::store::StoreError> {
+                Ok(sqlx::query_as($crate::store::files::PIN_COUNTS)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn delete_file(

@@ -26,7 +26,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cairn_core::{ChangeHash, DocumentId};
 
-pub use self::files::{FileQuery, FileRecord, FileStore, NewFile, search_words};
+pub use self::files::{
+    ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, search_words,
+};
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;
 

@@ -62,8 +62,11 @@ file_store!(PostgresStore, PG_SEARCH, pg_search_query);
 
 /// `$1` owner, `$2` the query from [`pg_search_query`], `$3` type prefix pattern, `$4` limit.
 const PG_SEARCH: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+            COALESCE(p.status, 'none') AS pin_status,
+            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
      FROM files f JOIN file_contents c ON c.cid = f.cid
+     LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1 AND f.search @@ to_tsquery('simple', $2)
        AND ($3 IS NULL OR f.content_type LIKE $3 ESCAPE '\\')
      ORDER BY ts_rank(f.search, to_tsquery('simple', $2)) DESC, f.created_ms DESC, f.cid

@@ -69,6 +69,7 @@ impl TestServer {
             store: store.clone(),
             blocks: Arc::new(blocks),
             limits: FileLimits::default(),
+            pin_wake: None,
         });
         let state = AppState {
             documents: Arc::new(Documents::new(store, settings, 100)),

@@ -1,0 +1,304 @@
+//! Pinning: keeping every stored file pinned on IPFS without making uploads wait for it.
+//!
+//! The queue is in the database (`pins`, see [`crate::store::FileStore::claim_pins`]): an
+//! upload only adds a `queued` row; a worker on each replica claims due rows with a lease,
+//! streams the file from the blockstore to the backend, and records `pinned`, a retry with
+//! backoff (the backend was unreachable), or `failed` (the backend refused it). A replica that
+//! dies mid-pin leaves a lease that expires, and another replica takes the row over.
+//!
+//! Backends: [`KuboPinner`] (Kubo's RPC through `ipfs-api-backend-hyper`: `add` with the
+//! file's CID version and pin, then check that Kubo's CID is ours). `none` (no worker) is the
+//! embedded default.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_core::content::{Cid, CidVersion};
+use cairn_core::retry::RetryPolicy;
+use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request};
+use tokio::sync::{Notify, mpsc};
+
+use crate::files::{Files, Reader};
+use crate::store::PinOutcome;
+
+/// Why a pin attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinError {
+    /// Try again later (the backend was unreachable or failed internally).
+    Retryable(String),
+    /// The backend refused this content; retrying will not help.
+    Permanent(String),
+}
+
+/// Somewhere files are pinned.
+#[async_trait]
+pub trait Pinner: Send + Sync + 'static {
+    /// For logs: `kubo http://…`.
+    fn describe(&self) -> String;
+
+    /// Pins the file `cid` whose bytes `file` streams.
+    async fn pin(&self, cid: &Cid, file: FileBytes) -> Result<(), PinError>;
+}
+
+/// Kubo's RPC API. `ipfs-api-backend-hyper`'s futures are not `Send`, so its client lives on
+/// a thread of its own with a single-threaded runtime, and pins are handed to it.
+#[derive(Debug)]
+pub struct KuboPinner {
+    jobs: mpsc::UnboundedSender<Job>,
+    url: String,
+}
+
+#[derive(Debug)]
+struct Job {
+    cid: Cid,
+    file: FileBytes,
+    reply: tokio::sync::oneshot::Sender<Result<(), PinError>>,
+}
+
+impl KuboPinner {
+    /// A client for the RPC API at `url` (e.g. `http://127.0.0.1:5001`).
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let client = IpfsClient::from_str(url)
+            .map_err(|e| anyhow::anyhow!("invalid Kubo API URL {url:?}: {e}"))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        std::thread::Builder::new()
+            .name("cairn-kubo".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(job) = rx.recv().await {
+                        let _ = job.reply.send(kubo_pin(&client, &job.cid, job.file).await);
+                    }
+                });
+            })?;
+        Ok(Self {
+            jobs,
+            url: url.to_owned(),
+        })
+    }
+}
+
+#[async_trait]
+impl Pinner for KuboPinner {
+    fn describe(&self) -> String {
+        format!("kubo {}", self.url)
+    }
+
+    async fn pin(&self, cid: &Cid, file: FileBytes) -> Result<(), PinError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            cid: *cid,
+            file,
+            reply,
+        };
+        let gone = || PinError::Retryable("the Kubo client thread has stopped".into());
+        self.jobs.send(job).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn kubo_pin(client: &IpfsClient, cid: &Cid, file: FileBytes) -> Result<(), PinError> {
+    // The options that make Kubo compute this CID: CIDv1 implies raw leaves.
+    let v1 = cid.version() == CidVersion::V1;
+    let add = request::Add {
+        pin: Some(true),
+        cid_version: Some(u32::from(v1)),
+        raw_leaves: v1.then_some(true),
+        ..Default::default()
+    };
+    match client.add_async_with_options(file, add).await {
+        Ok(added) if added.hash == cid.to_string() => Ok(()),
+        Ok(added) => {
+            let _ = client.pin_rm(&added.hash, true).await;
+            Err(PinError::Permanent(format!(
+                "Kubo computed {} for {cid}: not pinned",
+                added.hash
+            )))
+        }
+        Err(ipfs_api_backend_hyper::Error::Api(e)) if e.code == 1 => {
+            Err(PinError::Permanent(format!("Kubo refused: {}", e.message)))
+        }
+        Err(e) => Err(PinError::Retryable(e.to_string())),
+    }
+}
+
+/// A stored file's bytes as an `AsyncRead`, produced block by block on the blocking pool
+/// (at most a few pieces buffered).
+#[derive(Debug)]
+pub struct FileBytes {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl FileBytes {
+    /// Starts reading file `cid` of `size` bytes from `files`' blockstore.
+    pub fn open(files: &Files, cid: Cid, size: u64) -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        let mut reader = Some(Reader::new(files.blocks.clone(), cid, size, 0, size));
+        tokio::spawn(async move {
+            while let Some(mut r) = reader.take() {
+                let Ok((r, piece)) = tokio::task::spawn_blocking(move || {
+                    let piece = r.next_piece();
+                    (r, piece)
+                })
+                .await
+                else {
+                    return;
+                };
+                let sent = match piece {
+                    Ok(Some(piece)) => {
+                        reader = Some(r);
+                        tx.send(Ok(Bytes::from(piece))).await
+                    }
+                    Ok(None) => return,
+                    Err(e) => tx.send(Err(io::Error::other(e))).await,
+                };
+                if sent.is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl futures::AsyncRead for FileBytes {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if !self.current.is_empty() {
+                let n = buf.len().min(self.current.len());
+                buf[..n].copy_from_slice(&self.current.split_to(n));
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(self.rx.poll_recv(cx)) {
+                Some(Ok(piece)) => self.current = piece,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => return Poll::Ready(Ok(0)),
+            }
+        }
+    }
+}
+
+/// How the worker behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct PinSettings {
+    pub retry: RetryPolicy,
+    /// How long a claim lasts before another worker may take the pin over.
+    pub lease: Duration,
+    /// How often the queue is polled when nobody wakes the worker.
+    pub poll: Duration,
+}
+
+impl Default for PinSettings {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy {
+                base_ms: 1_000,
+                max_ms: 300_000,
+                max_attempts: None,
+            },
+            lease: Duration::from_secs(600),
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Queues every file content not yet queued, then works the queue until the process ends.
+/// `wake` is notified by uploads so a new file is pinned at once.
+pub fn spawn_worker(
+    files: Arc<Files>,
+    pinner: Arc<dyn Pinner>,
+    settings: PinSettings,
+    wake: Arc<Notify>,
+) {
+    tokio::spawn(async move {
+        match files.store.enqueue_pins(None, now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(queued = n, "queued stored files for pinning"),
+            Err(e) => tracing::warn!(error = %e, "cannot queue stored files for pinning"),
+        }
+        tracing::info!(backend = %pinner.describe(), "pin worker started");
+        loop {
+            let lease = i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX);
+            let claimed = match files.store.claim_pins(now_ms(), lease, 2).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the pin queue");
+                    tokio::time::sleep(settings.poll).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                let _ = tokio::time::timeout(settings.poll, wake.notified()).await;
+                continue;
+            }
+            for pin in claimed {
+                let outcome = attempt(&files, pinner.as_ref(), &settings, &pin).await;
+                match &outcome {
+                    PinOutcome::Pinned => tracing::info!(cid = %pin.cid, "pinned"),
+                    PinOutcome::Retry { error, .. } => {
+                        tracing::warn!(cid = %pin.cid, attempts = pin.attempts, %error, "pin failed; will retry")
+                    }
+                    PinOutcome::Failed { error } => {
+                        tracing::error!(cid = %pin.cid, %error, "pin refused")
+                    }
+                }
+                if let Err(e) = files.store.finish_pin(&pin.cid, &outcome, now_ms()).await {
+                    tracing::warn!(cid = %pin.cid, error = %e, "cannot record a pin (its lease will expire)");
+                }
+            }
+        }
+    });
+}
+
+async fn attempt(
+    files: &Files,
+    pinner: &dyn Pinner,
+    settings: &PinSettings,
+    pin: &crate::store::ClaimedPin,
+) -> PinOutcome {
+    let Ok(cid) = pin.cid.parse::<Cid>() else {
+        return PinOutcome::Failed {
+            error: "not a CID".into(),
+        };
+    };
+    let size = u64::try_from(pin.size).unwrap_or(0);
+    match pinner.pin(&cid, FileBytes::open(files, cid, size)).await {
+        Ok(()) => PinOutcome::Pinned,
+        Err(PinError::Permanent(error)) => PinOutcome::Failed { error },
+        Err(PinError::Retryable(error)) => {
+            let attempts = u32::try_from(pin.attempts).unwrap_or(u32::MAX);
+            let jitter = {
+                use std::hash::{BuildHasher, Hasher};
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish()
+            };
+            let delay = settings.retry.delay_ms(attempts, jitter);
+            PinOutcome::Retry {
+                next_attempt_ms: now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)),
+                error,
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The pin queue against the real Kubo test peer: with Kubo down, uploads still succeed and
+//! their files stay `queued` (retried with backoff); once Kubo is up they become `pinned`, and
+//! Kubo's `cat` returns the uploaded bytes. A pin the peer refuses (it cannot add with
+//! `cid-version=1`) ends `failed` with its reason instead of being retried forever.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cairn_harness::kubo::Kubo;
+use cairn_harness::postgres;
+use cairn_harness::pseudo_random_bytes as bytes;
+use futures::TryStreamExt;
+use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri};
+use serde_json::Value;
+
+async fn upload(base: &str, token: &str, query: &str, data: Vec<u8>) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}v1/files{query}"))
+        .bearer_auth(token)
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn info(base: &str, token: &str, cid: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}v1/files/{cid}/info"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn pin_status(base: &str, token: &str, cid: &str) -> String {
+    info(base, token, cid).await["pin"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn wait_for(base: &str, token: &str, cid: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = pin_status(base, token, cid).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{cid} is still {status}, not {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubo_url = format!("http://127.0.0.1:{port}");
+    let server = support::start_server(
+        "pinning",
+        &postgres::fresh_database().await,
+        &[
+            "--pin-backend",
+            "kubo",
+            "--kubo-api-url",
+            &kubo_url,
+            "--pin-retry-max-secs",
+            "1",
+        ],
+    );
+    let base = server.url.as_str();
+    let token = support::token("alice");
+
+    // Kubo is down: uploads succeed and stay queued.
+    let data = bytes(600 * 1024 + 5, 9);
+    let v0 = upload(base, &token, "?cid-version=0&name=a.bin", data.clone()).await;
+    assert_eq!(v0["pin"], "queued");
+    let v0 = v0["cid"].as_str().unwrap().to_owned();
+    let v1 = upload(base, &token, "?name=b.bin", bytes(1000, 10)).await;
+    let v1 = v1["cid"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting = info(base, &token, &v0).await;
+    // Between attempts it is `queued`; during one (a refused connection), `pinning`.
+    assert!(
+        waiting["pin"] == "queued" || waiting["pin"] == "pinning",
+        "{waiting}"
+    );
+    assert!(
+        waiting["pinAttempts"].as_i64().unwrap() >= 2,
+        "retried: {waiting}"
+    );
+    assert!(
+        waiting["pinError"].is_string(),
+        "the last failure is shown: {waiting}"
+    );
+
+    // Kubo comes up on that port: the queue drains.
+    let kubo = Kubo::start_at(
+        cairn_harness::temp_dir("cairn-kubo-pins").join("repo"),
+        port,
+    );
+    wait_for(base, &token, &v0, "pinned").await;
+    let client = IpfsClient::from_str(&kubo.api_url).unwrap();
+    let pins = client.pin_ls(Some(&v0), None).await.unwrap();
+    assert!(pins.keys.contains_key(&v0), "{:?}", pins.keys);
+    let served: Vec<u8> = client
+        .cat(&v0)
+        .map_ok(|chunk| chunk.to_vec())
+        .try_concat()
+        .await
+        .unwrap();
+    assert!(served == data, "Kubo serves the uploaded bytes");
+
+    // The peer cannot add with cid-version=1: a refusal is final and says why.
+    wait_for(base, &token, &v1, "failed").await;
+    let refused = info(base, &token, &v1).await;
+    assert!(
+        refused["pinError"]
+            .as_str()
+            .unwrap()
+            .contains("cid-version"),
+        "{refused}"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = info(base, &token, &v1).await;
+    assert_eq!(later["pin"], "failed");
+    assert_eq!(
+        later["pinAttempts"], refused["pinAttempts"],
+        "a refusal is not retried"
+    );
+}
