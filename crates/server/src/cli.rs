@@ -190,6 +190,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             max_file_bytes: config.max_file_bytes,
             allowed_types: config.allowed_file_types.clone(),
         },
+        uploads_dir: config.data_dir.join("uploads"),
         pin_wake: pin_wake.clone(),
     });
     if let Some(wake) = pin_wake {

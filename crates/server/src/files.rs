@@ -59,6 +59,8 @@ pub struct Files {
     pub store: Arc<dyn FileStore>,
     pub blocks: Arc<FsBlockStore>,
     pub limits: FileLimits,
+    /// Where resumable uploads keep the bytes received so far.
+    pub uploads_dir: std::path::PathBuf,
     /// With a pinning backend: wakes its worker when new content is queued.
     pub pin_wake: Option<Arc<tokio::sync::Notify>>,
 }

@@ -311,6 +311,7 @@ async fn bad_uploads_store_nothing(backend: Backend) {
             max_file_bytes: 1000,
             allowed_types: vec!["image/*".into()],
         },
+        uploads_dir: server.data_dir.join("uploads"),
         pin_wake: None,
     });
     let limited = app(state);
@@ -481,7 +482,196 @@ async fn search_names_types_and_metadata(backend: Backend) {
     assert_eq!(json(&body)["error"]["code"], "E_BAD_REQUEST");
 }
 
+fn json_request(method: &str, path: &str, token: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn patch(token: &str, id: &str, offset: usize, body: Body) -> Request<Body> {
+    Request::patch(format!("/v1/uploads/{id}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("upload-offset", offset.to_string())
+        .body(body)
+        .unwrap()
+}
+
+async fn resumable_uploads_continue_from_the_last_whole_chunk(backend: Backend) {
+    const CHUNK: usize = 262_144;
+    let server = TestServer::start(backend).await;
+    let (alice, bob) = (server.token("alice"), server.token("bob"));
+    let data = bytes(700 * 1024 + 3, 21);
+    let cid = cid_v1(&data);
+    let new = serde_json::json!({
+        "cid": cid, "size": data.len(), "name": "big.pdf", "type": "application/pdf",
+        "metadata": { "k": "v" },
+    });
+    let (status, _, body) = server
+        .send(json_request("POST", "/v1/uploads", &alice, new))
+        .await;
+    let session = json(&body);
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(
+        (session["offset"].as_u64(), session["chunkSize"].as_u64()),
+        (Some(0), Some(CHUNK as u64))
+    );
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    // 300 KiB: one whole chunk is kept, the torn tail is dropped.
+    let (status, _, body) = server
+        .send(patch(
+            &alice,
+            &id,
+            0,
+            Body::from(data[..300 * 1024].to_vec()),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["offset"], CHUNK);
+    let (status, _, body) = server
+        .send(patch(&alice, &id, 0, Body::from(vec![1u8; 10])))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(json(&body)["error"]["code"], "E_OFFSET_MISMATCH");
+    assert_eq!(json(&body)["error"]["offset"], CHUNK);
+
+    // The connection drops mid-body: the whole chunks that arrived are kept.
+    let piece = data[CHUNK..CHUNK + 300 * 1024].to_vec();
+    let dropped = futures::stream::iter(vec![
+        Ok(bytes::Bytes::from(piece)),
+        Err(std::io::Error::other("connection reset")),
+    ]);
+    let (status, _, _) = server
+        .send(patch(&alice, &id, CHUNK, Body::from_stream(dropped)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // After a restart (another server on the same database and disk), it continues there.
+    let restarted = server.replica().await;
+    let (status, _, body) = restarted
+        .send(get(&alice, &format!("/v1/uploads/{id}"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["offset"], 2 * CHUNK);
+    let (status, _, _) = restarted
+        .send(get(&bob, &format!("/v1/uploads/{id}"), &[]))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another user's session does not exist for them"
+    );
+    let (status, _, body) = restarted
+        .send(patch(
+            &alice,
+            &id,
+            2 * CHUNK,
+            Body::from(data[2 * CHUNK..].to_vec()),
+        ))
+        .await;
+    let info = json(&body);
+    assert_eq!(status, StatusCode::CREATED, "{info}");
+    assert_eq!(info["cid"], cid.as_str());
+    assert_eq!(info["name"], "big.pdf");
+    assert_eq!(info["metadata"]["k"], "v");
+    let (_, _, body) = restarted
+        .send(get(&alice, &format!("/v1/files/{cid}"), &[]))
+        .await;
+    assert!(body == data, "the stored file is the uploaded one");
+    let (status, _, _) = restarted
+        .send(get(&alice, &format!("/v1/uploads/{id}"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the session ended");
+    assert_eq!(
+        std::fs::read_dir(server.data_dir.join("uploads"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // Bytes that do not hash to the declared CID: refused, nothing stored, session over.
+    let other = bytes(1000, 22);
+    let new = serde_json::json!({ "cid": cid_v1(&bytes(1000, 23)), "size": 1000 });
+    let (_, _, body) = server
+        .send(json_request("POST", "/v1/uploads", &alice, new))
+        .await;
+    let id = json(&body)["id"].as_str().unwrap().to_owned();
+    let before = stored_blocks(&server);
+    let (status, _, body) = server.send(patch(&alice, &id, 0, Body::from(other))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(&body)["error"]["code"], "E_CID_MISMATCH");
+    assert_eq!(stored_blocks(&server), before);
+    assert_eq!(
+        server
+            .send(get(&alice, &format!("/v1/uploads/{id}"), &[]))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bad input.
+    let new = serde_json::json!({ "cid": cid, "size": 10 });
+    let (_, _, body) = server
+        .send(json_request("POST", "/v1/uploads", &alice, new))
+        .await;
+    let id = json(&body)["id"].as_str().unwrap().to_owned();
+    let (status, _, body) = server
+        .send(patch(&alice, &id, 0, Body::from(vec![0u8; 11])))
+        .await;
+    assert_eq!(
+        (status, json(&body)["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, "E_BAD_REQUEST".into())
+    );
+    let no_offset = Request::patch(format!("/v1/uploads/{id}"))
+        .header("authorization", format!("Bearer {alice}"))
+        .body(Body::from("x"))
+        .unwrap();
+    assert_eq!(server.send(no_offset).await.0, StatusCode::BAD_REQUEST);
+    for (body, status, code) in [
+        (
+            serde_json::json!({ "cid": "nope", "size": 1 }),
+            StatusCode::BAD_REQUEST,
+            "E_INVALID_CID",
+        ),
+        (
+            serde_json::json!({ "cid": cid, "size": 1u64 << 40 }),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "E_FILE_TOO_LARGE",
+        ),
+        (
+            serde_json::json!({ "cid": cid }),
+            StatusCode::BAD_REQUEST,
+            "E_BAD_REQUEST",
+        ),
+        (
+            serde_json::json!({ "cid": cid, "size": 1, "metadata": [1] }),
+            StatusCode::BAD_REQUEST,
+            "E_BAD_REQUEST",
+        ),
+    ] {
+        let (got, _, bytes) = server
+            .send(json_request("POST", "/v1/uploads", &alice, body.clone()))
+            .await;
+        assert_eq!(got, status, "{body}");
+        assert_eq!(json(&bytes)["error"]["code"], code, "{body}");
+    }
+    let (status, _, _) = server
+        .send(patch(
+            &alice,
+            "0123456789abcdef0123456789abcdef",
+            0,
+            Body::from("x"),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 on_both_backends!(
+    resumable_uploads_continue_from_the_last_whole_chunk,
     upload_download_ranges_and_dedupe,
     bad_uploads_store_nothing,
     search_names_types_and_metadata,

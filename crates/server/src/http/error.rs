@@ -48,6 +48,10 @@ pub enum Error {
     FileTooLarge { limit: u64 },
     #[error("files of type {0:?} are not accepted here")]
     UnsupportedFileType(String),
+    #[error("another request is appending to this upload")]
+    UploadBusy,
+    #[error("the upload continues at byte {offset}")]
+    OffsetMismatch { offset: i64 },
     #[error("the requested range is outside the file ({size} bytes)")]
     RangeNotSatisfiable { size: u64 },
     #[error("too many open connections for this user (at most {0})")]
@@ -82,6 +86,8 @@ impl Error {
             Error::FileTooLarge { .. } => "E_FILE_TOO_LARGE",
             Error::UnsupportedFileType(_) => "E_UNSUPPORTED_FILE_TYPE",
             Error::RangeNotSatisfiable { .. } => "E_RANGE_NOT_SATISFIABLE",
+            Error::OffsetMismatch { .. } => "E_OFFSET_MISMATCH",
+            Error::UploadBusy => "E_UPLOAD_BUSY",
             Error::BadBody(_) => "E_BAD_BODY",
             Error::Unavailable(_) => "E_UNAVAILABLE",
             Error::Internal(_) => "E_INTERNAL",
@@ -112,6 +118,7 @@ impl Error {
             Error::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedFileType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            Error::OffsetMismatch { .. } | Error::UploadBusy => StatusCode::CONFLICT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -173,6 +180,9 @@ impl IntoResponse for Error {
         if !self.documents().is_empty() {
             let ids: Vec<String> = self.documents().iter().map(ToString::to_string).collect();
             error["documents"] = json!(ids);
+        }
+        if let Error::OffsetMismatch { offset } = &self {
+            error["offset"] = json!(offset);
         }
         if let Error::CidMismatch { declared, computed } = &self {
             error["declared"] = json!(declared);

@@ -24,16 +24,16 @@ const OCTET_STREAM: &str = "application/octet-stream";
 /// Bytes handed to the blocking importer at a time.
 const BATCH: usize = 1 << 20;
 
-fn parse_cid(s: &str) -> Result<Cid, Error> {
+pub(super) fn parse_cid(s: &str) -> Result<Cid, Error> {
     s.parse()
         .map_err(|e: cairn_core::content::CidError| Error::InvalidCid(e.to_string()))
 }
 
-fn internal(e: impl Into<anyhow::Error>) -> Error {
+pub(super) fn internal(e: impl Into<anyhow::Error>) -> Error {
     Error::Internal(e.into())
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -212,6 +212,32 @@ pub async fn upload(
     };
 
     let (imported, staging) = feeder.finish().await?;
+    let stored = Stored {
+        name,
+        content_type: file_type,
+        metadata,
+    };
+    store_imported(&state, &user, declared, imported, staging, stored).await
+}
+
+/// What the uploader said about a file.
+pub(super) struct Stored {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub metadata: Option<String>,
+}
+
+/// Keeps an imported file if its CID is the declared one: commits its staged blocks, records
+/// it for `user`, queues its pin; answers 201 with its info.
+pub(super) async fn store_imported(
+    state: &AppState,
+    user: &str,
+    declared: Option<Cid>,
+    imported: Imported,
+    staging: Staging,
+    stored: Stored,
+) -> Result<Response, Error> {
+    let files = &state.files;
     if let Some(declared) = declared
         && declared != imported.root
     {
@@ -225,23 +251,23 @@ pub async fn upload(
         .map_err(internal)?
         .map_err(internal)?;
     let cid = imported.root.to_string();
-    let name = name
+    let name = stored
+        .name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| cid.clone());
-    let (record, new) = files
+    let (mut record, new) = files
         .store
         .add_file(&NewFile {
-            owner: &user,
+            owner: user,
             cid: &cid,
             name: &name,
-            content_type: &file_type,
+            content_type: &stored.content_type,
             size: i64::try_from(imported.size).map_err(internal)?,
             dag_size: i64::try_from(imported.dag_size).map_err(internal)?,
             now_ms: now_ms(),
-            metadata: metadata.as_deref().unwrap_or("{}"),
+            metadata: stored.metadata.as_deref().unwrap_or("{}"),
         })
         .await?;
-    let mut record = record;
     if let Some(wake) = &files.pin_wake {
         // Queued even for known content: a crash between the two writes must not leave it
         // unqueued (queueing twice is a no-op).
@@ -259,7 +285,7 @@ pub async fn upload(
 const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Metadata must be a JSON object of at most [`MAX_METADATA_BYTES`]; returns it compacted.
-fn parse_metadata(text: &str) -> Result<String, Error> {
+pub(super) fn parse_metadata(text: &str) -> Result<String, Error> {
     let bad = || {
         Error::BadRequest(format!(
             "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes"

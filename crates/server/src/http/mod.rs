@@ -10,6 +10,7 @@
 //! - `GET  /v1/files` — the caller's files, newest first, paginated; `GET /v1/files/{cid}` —
 //!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`;
 //!   `POST /v1/files/search` — full text over names, types and metadata
+//! - `POST /v1/uploads`, `PATCH|GET /v1/uploads/{id}` — resumable uploads (see `uploads`)
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
@@ -25,6 +26,7 @@ mod error;
 mod files;
 mod gateway;
 mod sync;
+mod uploads;
 pub mod ws;
 
 use std::path::PathBuf;
@@ -103,6 +105,13 @@ pub fn app(state: AppState) -> Router {
                 )),
         )
         .route("/files/search", post(files::search))
+        .route("/uploads", post(uploads::create))
+        .route(
+            "/uploads/{id}",
+            get(uploads::status)
+                .patch(uploads::append)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/files/{cid}", get(files::download).delete(files::delete))
         .route("/files/{cid}/info", get(files::info))
         .route("/health", get(health));

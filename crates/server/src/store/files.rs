@@ -32,6 +32,20 @@ pub struct FileRecord {
     pub pin_error: Option<String>,
 }
 
+/// A resumable upload session.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UploadRecord {
+    pub id: String,
+    pub owner: String,
+    pub cid: String,
+    pub size: i64,
+    /// Durable bytes received so far.
+    pub received: i64,
+    pub name: String,
+    pub content_type: String,
+    pub metadata: String,
+}
+
 /// A pin the worker claimed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimedPin {
@@ -106,6 +120,23 @@ pub trait FileStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<FileRecord>, StoreError>;
 
+    /// Starts an upload session (`received` 0).
+    async fn create_upload(&self, upload: &UploadRecord, now_ms: i64) -> Result<(), StoreError>;
+
+    /// `owner`'s upload session `id`.
+    async fn upload(&self, owner: &str, id: &str) -> Result<Option<UploadRecord>, StoreError>;
+
+    /// Records that session `id` has `received` durable bytes.
+    async fn set_upload_received(
+        &self,
+        id: &str,
+        received: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Ends session `id`.
+    async fn delete_upload(&self, id: &str) -> Result<(), StoreError>;
+
     /// Queues content `cid` for pinning (no-op if it has a pin row); `None` queues every
     /// content without one (at startup, when a backend is configured). Returns rows added.
     async fn enqueue_pins(&self, cid: Option<&str>, now_ms: i64) -> Result<u64, StoreError>;
@@ -162,6 +193,15 @@ pub(super) const FILES: &str =
        AND ($3 IS NULL OR f.created_ms < $3 OR (f.created_ms = $3 AND f.cid < $4))
      ORDER BY f.created_ms DESC, f.cid DESC
      LIMIT $5";
+pub(super) const CREATE_UPLOAD: &str = "INSERT INTO uploads
+         (id, owner, cid, size, received, name, content_type, metadata, created_ms, updated_ms)
+     VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $8)";
+pub(super) const UPLOAD: &str =
+    "SELECT id, owner, cid, size, received, name, content_type, metadata
+     FROM uploads WHERE owner = $1 AND id = $2";
+pub(super) const SET_UPLOAD_RECEIVED: &str =
+    "UPDATE uploads SET received = $2, updated_ms = $3 WHERE id = $1";
+pub(super) const DELETE_UPLOAD: &str = "DELETE FROM uploads WHERE id = $1";
 pub(super) const ENQUEUE_PIN: &str = "INSERT INTO pins (cid, status, next_attempt_ms, updated_ms)
      VALUES ($1, 'queued', $2, $2) ON CONFLICT (cid) DO NOTHING";
 pub(super) const ENQUEUE_ALL_PINS: &str =
@@ -325,6 +365,60 @@ macro_rules! file_store {
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows)
+            }
+
+            async fn create_upload(
+                &self,
+                upload: &$crate::store::UploadRecord,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::files::CREATE_UPLOAD)
+                    .bind(&upload.id)
+                    .bind(&upload.owner)
+                    .bind(&upload.cid)
+                    .bind(upload.size)
+                    .bind(&upload.name)
+                    .bind(&upload.content_type)
+                    .bind(&upload.metadata)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn upload(
+                &self,
+                owner: &str,
+                id: &str,
+            ) -> Result<Option<$crate::store::UploadRecord>, $crate::store::StoreError> {
+                Ok(sqlx::query_as($crate::store::files::UPLOAD)
+                    .bind(owner)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_upload_received(
+                &self,
+                id: &str,
+                received: i64,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::files::SET_UPLOAD_RECEIVED)
+                    .bind(id)
+                    .bind(received)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_upload(&self, id: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::files::DELETE_UPLOAD)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn enqueue_pins(

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use cairn_core::{ChangeHash, DocumentId};
 
 pub use self::files::{
-    ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, search_words,
+    ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, UploadRecord, search_words,
 };
 pub use self::postgres::PostgresStore;
 pub use self::sqlite::SqliteStore;

@@ -69,6 +69,7 @@ impl TestServer {
             store: store.clone(),
             blocks: Arc::new(blocks),
             limits: FileLimits::default(),
+            uploads_dir: data_dir.join("uploads"),
             pin_wake: None,
         });
         let state = AppState {
