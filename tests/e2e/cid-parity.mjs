@@ -3,20 +3,13 @@
 // given on the command line. Prints one JSON line per file: {"file", "cid", "size"}.
 import { createReadStream } from 'node:fs';
 import { importer } from 'ipfs-unixfs-importer';
-import { fixedSize } from 'ipfs-unixfs-importer/chunker';
-import { balanced } from 'ipfs-unixfs-importer/layout';
+import { kuboV1Options } from './unixfs-options.mjs';
 
 // The CIDs are all this script needs: a blockstore that keeps nothing.
 const blockstore = { async put(cid) { return cid; }, async has() { return false; } };
 
 for (const file of process.argv.slice(2)) {
-  const options = {
-    cidVersion: 1,
-    rawLeaves: true,
-    reduceSingleLeafToSelf: true,
-    chunker: fixedSize({ chunkSize: 262144 }),
-    layout: balanced({ maxChildrenPerNode: 174 }),
-  };
+  const options = kuboV1Options();
   for await (const entry of importer([{ content: createReadStream(file) }], blockstore, options)) {
     console.log(JSON.stringify({ file, cid: entry.cid.toString(), size: String(entry.size) }));
   }
