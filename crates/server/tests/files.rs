@@ -670,7 +670,134 @@ async fn resumable_uploads_continue_from_the_last_whole_chunk(backend: Backend) 
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+async fn documents_share_their_files_with_their_readers(backend: Backend) {
+    use automerge::transaction::Transactable;
+    let server = TestServer::start(backend).await;
+    let (alice, bob, carol) = (
+        server.token("alice"),
+        server.token("bob"),
+        server.token("carol"),
+    );
+    // Alice's document; Bob may read it, Carol may not.
+    let document = support::doc_id(42);
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "title", "trip").unwrap();
+    server
+        .sync(
+            "alice",
+            support::push_all(document, &mut doc, support::op(1)),
+        )
+        .await
+        .unwrap();
+    let (status, _) = server
+        .json(
+            "PUT",
+            &format!("/v1/docs/{document}/members/bob"),
+            Some(&alice),
+            br#"{"role":"reader"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let data = bytes(5000, 31);
+    let (_, _, body) = server
+        .send(upload(
+            &alice,
+            "?name=map.png",
+            None,
+            "image/png",
+            data.clone(),
+        ))
+        .await;
+    let cid = json(&body)["cid"].as_str().unwrap().to_owned();
+    let file = format!("/v1/files/{cid}");
+    assert_eq!(
+        server.send(get(&bob, &file, &[])).await.0,
+        StatusCode::NOT_FOUND,
+        "not yet shared"
+    );
+
+    let attach = |token: &str, method: &str| {
+        Request::builder()
+            .method(method)
+            .uri(format!("/v1/docs/{document}/files/{cid}"))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        server.send(attach(&bob, "PUT")).await.0,
+        StatusCode::FORBIDDEN,
+        "a reader cannot attach"
+    );
+    assert_eq!(
+        server.send(attach(&alice, "PUT")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.send(attach(&alice, "PUT")).await.0,
+        StatusCode::NO_CONTENT,
+        "idempotent"
+    );
+
+    // Bob reads it through the document, under Alice's name for it; Carol still cannot.
+    let (status, _, body) = server.send(get(&bob, &file, &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body == data);
+    let (_, _, body) = server.send(get(&bob, &format!("{file}/info"), &[])).await;
+    assert_eq!(json(&body)["name"], "map.png");
+    let (status, _, body) = server
+        .send(get(&bob, &format!("/v1/docs/{document}/files"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["files"][0]["cid"], cid.as_str());
+    assert_eq!(
+        server.send(get(&carol, &file, &[])).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _, body) = server
+        .send(get(&carol, &format!("/v1/docs/{document}/files"), &[]))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(json(&body)["error"]["code"], "E_FORBIDDEN");
+    let (_, _, body) = server.send(get(&bob, "/v1/files", &[])).await;
+    assert_eq!(
+        json(&body)["files"],
+        serde_json::json!([]),
+        "Bob's own list stays his"
+    );
+
+    // Carol cannot attach a file she does not have, even to a document she could write.
+    let other = support::doc_id(43);
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "title", "carol's").unwrap();
+    server
+        .sync("carol", support::push_all(other, &mut doc, support::op(2)))
+        .await
+        .unwrap();
+    let steal = Request::put(format!("/v1/docs/{other}/files/{cid}"))
+        .header("authorization", format!("Bearer {carol}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(server.send(steal).await.0, StatusCode::NOT_FOUND);
+
+    // Detached: Bob loses access.
+    assert_eq!(
+        server.send(attach(&alice, "DELETE")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.send(attach(&alice, "DELETE")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.send(get(&bob, &file, &[])).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
 on_both_backends!(
+    documents_share_their_files_with_their_readers,
     resumable_uploads_continue_from_the_last_whole_chunk,
     upload_download_ranges_and_dedupe,
     bad_uploads_store_nothing,

@@ -326,10 +326,83 @@ pub(super) async fn record(
     let record = state
         .files
         .store
-        .file(user, &cid.to_string())
+        .readable_file(user, &cid.to_string())
         .await?
         .ok_or(Error::NotFound)?;
     Ok((cid, record))
+}
+
+/// `user`'s role on document `id`, which must allow writing when `write`; 403 otherwise
+/// (also for a document that does not exist, as everywhere).
+async fn document_access(
+    state: &AppState,
+    user: &str,
+    id: &str,
+    write: bool,
+) -> Result<cairn_core::DocumentId, Error> {
+    let document: cairn_core::DocumentId = id
+        .parse()
+        .map_err(|e: cairn_core::DocumentIdError| Error::InvalidDocumentId(e.to_string()))?;
+    match state.documents.store.role(&document, user).await? {
+        Some(role) if !write || role.can_write() => Ok(document),
+        _ => Err(Error::Forbidden(vec![document])),
+    }
+}
+
+/// `GET /v1/docs/{id}/files`: the files attached to a document the caller may read.
+pub async fn document_files(
+    State(state): State<AppState>,
+    User(user): User,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Error> {
+    let document = document_access(&state, &user, &id, false).await?;
+    let files = state
+        .files
+        .store
+        .document_files(&document.to_string())
+        .await?;
+    Ok(Json(
+        json!({ "files": files.iter().map(info_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `PUT /v1/docs/{id}/files/{cid}`: attaches one of the caller's files to a document they
+/// may write; its readers may then read the file.
+pub async fn attach(
+    State(state): State<AppState>,
+    User(user): User,
+    Path((id, cid)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let document = document_access(&state, &user, &id, true).await?;
+    let cid = parse_cid(&cid)?.to_string();
+    if state.files.store.file(&user, &cid).await?.is_none() {
+        return Err(Error::NotFound);
+    }
+    state
+        .files
+        .store
+        .attach_file(&document.to_string(), &cid, &user, now_ms())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/docs/{id}/files/{cid}`: detaches a file from a document the caller may write.
+pub async fn detach(
+    State(state): State<AppState>,
+    User(user): User,
+    Path((id, cid)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let document = document_access(&state, &user, &id, true).await?;
+    let cid = parse_cid(&cid)?.to_string();
+    if !state
+        .files
+        .store
+        .detach_file(&document.to_string(), &cid)
+        .await?
+    {
+        return Err(Error::NotFound);
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/files/{cid}/info`.

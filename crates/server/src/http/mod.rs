@@ -11,6 +11,8 @@
 //!   the bytes (`Range`, `ETag`); `GET /v1/files/{cid}/info`; `DELETE /v1/files/{cid}`;
 //!   `POST /v1/files/search` — full text over names, types and metadata
 //! - `POST /v1/uploads`, `PATCH|GET /v1/uploads/{id}` — resumable uploads (see `uploads`)
+//! - `GET /v1/docs/{id}/files`, `PUT|DELETE /v1/docs/{id}/files/{cid}` — files attached to a
+//!   document, readable by whoever may read it
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
@@ -90,6 +92,11 @@ pub fn app(state: AppState) -> Router {
         .route("/docs", get(docs::list))
         .route("/docs/{id}", get(docs::get))
         .route("/docs/{id}/members", get(docs::members))
+        .route("/docs/{id}/files", get(files::document_files))
+        .route(
+            "/docs/{id}/files/{cid}",
+            put(files::attach).delete(files::detach),
+        )
         .route(
             "/docs/{id}/members/{user}",
             put(docs::put_member).delete(docs::delete_member),

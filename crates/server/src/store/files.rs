@@ -104,6 +104,25 @@ pub trait FileStore: Send + Sync + 'static {
     /// `owner`'s file `cid`, if they have it.
     async fn file(&self, owner: &str, cid: &str) -> Result<Option<FileRecord>, StoreError>;
 
+    /// File `cid` as `user` may read it: their own, or one attached to a document they may
+    /// read (then as its attacher named it).
+    async fn readable_file(&self, user: &str, cid: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Attaches `user`'s file `cid` to `document` (access is checked by the caller).
+    async fn attach_file(
+        &self,
+        document: &str,
+        cid: &str,
+        user: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Detaches file `cid` from `document`; returns whether it was attached.
+    async fn detach_file(&self, document: &str, cid: &str) -> Result<bool, StoreError>;
+
+    /// The files attached to `document`, oldest attachment first.
+    async fn document_files(&self, document: &str) -> Result<Vec<FileRecord>, StoreError>;
+
     /// Whether content `cid` is stored (by anyone): its size and DAG size.
     async fn content(&self, cid: &str) -> Result<Option<(i64, i64)>, StoreError>;
 
@@ -181,6 +200,32 @@ pub(super) const FILE: &str =
      FROM files f JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1 AND f.cid = $2";
+pub(super) const READABLE_FILE: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+            COALESCE(p.status, 'none') AS pin_status,
+            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
+     FROM files f JOIN file_contents c ON c.cid = f.cid
+     LEFT JOIN pins p ON p.cid = f.cid
+     WHERE f.cid = $2 AND (f.owner = $1 OR EXISTS (
+         SELECT 1 FROM file_refs r JOIN documents d ON d.id = r.document_id
+         LEFT JOIN document_members m ON m.document_id = d.id AND m.user_id = $1
+         WHERE r.cid = f.cid AND r.added_by = f.owner
+           AND (d.owner = $1 OR m.user_id IS NOT NULL)))
+     ORDER BY f.owner = $1 DESC
+     LIMIT 1";
+pub(super) const ATTACH_FILE: &str = "INSERT INTO file_refs (document_id, cid, added_by, added_ms)
+     VALUES ($1, $2, $3, $4) ON CONFLICT (document_id, cid) DO NOTHING";
+pub(super) const DETACH_FILE: &str = "DELETE FROM file_refs WHERE document_id = $1 AND cid = $2";
+pub(super) const DOCUMENT_FILES: &str =
+    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+            COALESCE(p.status, 'none') AS pin_status,
+            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
+     FROM file_refs r
+     JOIN files f ON f.owner = r.added_by AND f.cid = r.cid
+     JOIN file_contents c ON c.cid = f.cid
+     LEFT JOIN pins p ON p.cid = f.cid
+     WHERE r.document_id = $1
+     ORDER BY r.added_ms, r.cid";
 pub(super) const CONTENT: &str = "SELECT size, dag_size FROM file_contents WHERE cid = $1";
 pub(super) const FILES: &str =
     "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
@@ -365,6 +410,58 @@ macro_rules! file_store {
                     .fetch_all(&self.pool)
                     .await?;
                 Ok(rows)
+            }
+
+            async fn readable_file(
+                &self,
+                user: &str,
+                cid: &str,
+            ) -> Result<Option<$crate::store::FileRecord>, $crate::store::StoreError> {
+                Ok(sqlx::query_as($crate::store::files::READABLE_FILE)
+                    .bind(user)
+                    .bind(cid)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn attach_file(
+                &self,
+                document: &str,
+                cid: &str,
+                user: &str,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::files::ATTACH_FILE)
+                    .bind(document)
+                    .bind(cid)
+                    .bind(user)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn detach_file(
+                &self,
+                document: &str,
+                cid: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::files::DETACH_FILE)
+                    .bind(document)
+                    .bind(cid)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn document_files(
+                &self,
+                document: &str,
+            ) -> Result<Vec<$crate::store::FileRecord>, $crate::store::StoreError> {
+                Ok(sqlx::query_as($crate::store::files::DOCUMENT_FILES)
+                    .bind(document)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn create_upload(
