@@ -185,6 +185,21 @@ pub trait FileStore: Send + Sync + 'static {
     async fn delete_file(&self, owner: &str, cid: &str) -> Result<(bool, i64), StoreError>;
 }
 
+/// A query for [`FileRecord`]s: their columns, then `$from` (which joins `files f`,
+/// `file_contents c` and `pins p`).
+macro_rules! select_files {
+    ($from:literal) => {
+        concat!(
+            "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
+                COALESCE(p.status, 'none') AS pin_status,
+                CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts,
+                p.last_error AS pin_error ",
+            $from
+        )
+    };
+}
+pub(super) use select_files;
+
 pub(super) const ADD_CONTENT: &str = "INSERT INTO file_contents (cid, size, dag_size, created_ms)
      VALUES ($1, $2, $3, $4) ON CONFLICT (cid) DO NOTHING";
 pub(super) const ADD_FILE: &str = "INSERT INTO files
@@ -193,18 +208,13 @@ pub(super) const ADD_FILE: &str = "INSERT INTO files
      ON CONFLICT (owner, cid) DO UPDATE SET name = excluded.name,
          content_type = excluded.content_type, metadata = excluded.metadata,
          search_text = excluded.search_text";
-pub(super) const FILE: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM files f JOIN file_contents c ON c.cid = f.cid
+pub(super) const FILE: &str = select_files!(
+    "FROM files f JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
-     WHERE f.owner = $1 AND f.cid = $2";
-pub(super) const READABLE_FILE: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM files f JOIN file_contents c ON c.cid = f.cid
+     WHERE f.owner = $1 AND f.cid = $2"
+);
+pub(super) const READABLE_FILE: &str = select_files!(
+    "FROM files f JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.cid = $2 AND (f.owner = $1 OR EXISTS (
          SELECT 1 FROM file_refs r JOIN documents d ON d.id = r.document_id
@@ -212,32 +222,29 @@ pub(super) const READABLE_FILE: &str =
          WHERE r.cid = f.cid AND r.added_by = f.owner
            AND (d.owner = $1 OR m.user_id IS NOT NULL)))
      ORDER BY f.owner = $1 DESC
-     LIMIT 1";
+     LIMIT 1"
+);
 pub(super) const ATTACH_FILE: &str = "INSERT INTO file_refs (document_id, cid, added_by, added_ms)
      VALUES ($1, $2, $3, $4) ON CONFLICT (document_id, cid) DO NOTHING";
 pub(super) const DETACH_FILE: &str = "DELETE FROM file_refs WHERE document_id = $1 AND cid = $2";
-pub(super) const DOCUMENT_FILES: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM file_refs r
+pub(super) const DOCUMENT_FILES: &str = select_files!(
+    "FROM file_refs r
      JOIN files f ON f.owner = r.added_by AND f.cid = r.cid
      JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE r.document_id = $1
-     ORDER BY r.added_ms, r.cid";
+     ORDER BY r.added_ms, r.cid"
+);
 pub(super) const CONTENT: &str = "SELECT size, dag_size FROM file_contents WHERE cid = $1";
-pub(super) const FILES: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM files f JOIN file_contents c ON c.cid = f.cid
+pub(super) const FILES: &str = select_files!(
+    "FROM files f JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1
        AND ($2 IS NULL OR f.content_type LIKE $2 ESCAPE '\\')
        AND ($3 IS NULL OR f.created_ms < $3 OR (f.created_ms = $3 AND f.cid < $4))
      ORDER BY f.created_ms DESC, f.cid DESC
-     LIMIT $5";
+     LIMIT $5"
+);
 pub(super) const CREATE_UPLOAD: &str = "INSERT INTO uploads
          (id, owner, cid, size, received, name, content_type, metadata, created_ms, updated_ms)
      VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $8)";

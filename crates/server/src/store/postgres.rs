@@ -8,7 +8,7 @@ use cairn_core::DocumentId;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction as SqlxTransaction};
 
-use super::files::file_store;
+use super::files::{file_store, select_files};
 use super::shared::{document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange, Transaction,
@@ -61,16 +61,14 @@ impl PostgresStore {
 file_store!(PostgresStore, PG_SEARCH, pg_search_query);
 
 /// `$1` owner, `$2` the query from [`pg_search_query`], `$3` type prefix pattern, `$4` limit.
-const PG_SEARCH: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM files f JOIN file_contents c ON c.cid = f.cid
+const PG_SEARCH: &str = select_files!(
+    "FROM files f JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE f.owner = $1 AND f.search @@ to_tsquery('simple', $2)
        AND ($3 IS NULL OR f.content_type LIKE $3 ESCAPE '\\')
      ORDER BY ts_rank(f.search, to_tsquery('simple', $2)) DESC, f.created_ms DESC, f.cid
-     LIMIT $4";
+     LIMIT $4"
+);
 
 /// Every word as a prefix: `report:* & v1:*` (words are letters and digits only).
 fn pg_search_query(words: &[String]) -> String {

@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
-use super::files::file_store;
+use super::files::{file_store, select_files};
 use super::shared::{ROLE, document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoredChange, Transaction, encode_deps,
@@ -69,18 +69,16 @@ file_store!(SqliteStore, SQLITE_SEARCH, sqlite_search_query);
 
 /// `$1` owner, `$2` the query from [`sqlite_search_query`], `$3` type prefix pattern, `$4`
 /// limit.
-const SQLITE_SEARCH: &str =
-    "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
-            COALESCE(p.status, 'none') AS pin_status,
-            CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts, p.last_error AS pin_error
-     FROM files_fts s
+const SQLITE_SEARCH: &str = select_files!(
+    "FROM files_fts s
      JOIN files f ON f.owner = s.owner AND f.cid = s.cid
      JOIN file_contents c ON c.cid = f.cid
      LEFT JOIN pins p ON p.cid = f.cid
      WHERE s.owner = $1 AND files_fts MATCH $2
        AND ($3 IS NULL OR f.content_type LIKE $3 ESCAPE '\\')
      ORDER BY s.rank, f.created_ms DESC, f.cid
-     LIMIT $4";
+     LIMIT $4"
+);
 
 /// Every word as a prefix of a word of `search_text`: `search_text : "report"* AND ...`
 /// (words are letters and digits only, so the quoting cannot be escaped).
