@@ -153,3 +153,22 @@ export class Repo extends EventTarget {
 
 export function open(options?: OpenOptions): Promise<Repo>;
 export const Cairn: { open: typeof open; Repo: typeof Repo };
+
+/** Options of {@link fileCid}. */
+export interface FileCidOptions {
+  /** 1 (default): CIDv1 with raw leaves, as `ipfs add --cid-version=1`; 0: `ipfs add`'s default. */
+  cidVersion?: 0 | 1;
+  /** Receives the IPFS blocks as they are completed: `[cid, bytes]` pairs, the root last. */
+  onBlock?: (blocks: [string, Uint8Array][]) => void;
+  /** Receives the number of bytes read so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * The IPFS CID of a Blob or File, computed in WebAssembly as the blob streams (exactly the
+ * CID Kubo's `ipfs add` gives). Memory stays at one 256 KiB chunk, whatever the size.
+ */
+export function fileCid(
+  blob: Blob,
+  options?: FileCidOptions,
+): Promise<{ cid: string; size: number; dagSize: number }>;

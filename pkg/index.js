@@ -6,6 +6,7 @@ import { Repo } from './src/repo.js';
 export { Repo } from './src/repo.js';
 export { DocHandle } from './src/doc.js';
 export { CairnError } from './src/errors.js';
+export { fileCid } from './src/files.js';
 
 /** Opens (or creates) a repository; see `Repo.open`. */
 export function open(options) {

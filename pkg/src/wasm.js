@@ -1,5 +1,5 @@
 // Loads the WebAssembly module once (in a window, a worker or a Service Worker).
-import init, { WasmRepo } from '../wasm/cairn_client.js';
+import init, { FileImporter, WasmRepo } from '../wasm/cairn_client.js';
 
 let ready;
 
@@ -8,4 +8,11 @@ export async function wasm() {
   ready ??= init();
   await ready;
   return WasmRepo;
+}
+
+/** The `FileImporter` class, once the module is loaded. */
+export async function fileImporter() {
+  ready ??= init();
+  await ready;
+  return FileImporter;
 }

@@ -241,6 +241,42 @@ const scenarios = {
     assert(seen.via === 'http' && seen.n === 1, `delivered over HTTP: ${JSON.stringify(seen)}`);
   },
 
+  /** fileCid: the browser computes a file's CID in wasm while the Blob streams; the server,
+   *  recomputing it from the uploaded bytes, accepts it as the declared CID. */
+  async fileCid(browser) {
+    const context = await browser.newContext();
+    const page = await newPage(context, 'F');
+    await page.goto(`${base}/`);
+    await page.waitForSelector('body[data-ready=true]');
+    const result = await page.evaluate(async () => {
+      const bytes = new Uint8Array(700 * 1024 + 11);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 9)) & 255;
+      const blob = new Blob([bytes], { type: 'application/octet-stream' });
+      const progress = [];
+      let blocks = 0;
+      const { cid, size } = await window.Cairn.fileCid(blob, {
+        onProgress: (n) => progress.push(n),
+        onBlock: (b) => { blocks += b.length; },
+      });
+      const v0 = (await window.Cairn.fileCid(new Blob(['hello']), { cidVersion: 0 })).cid;
+      const token = await window.signIn('alice');
+      const response = await fetch('/v1/files?name=made-in-browser.bin', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'x-cairn-cid': cid },
+        body: blob,
+      });
+      let badVersion;
+      try { await window.Cairn.fileCid(blob, { cidVersion: 7 }); } catch (e) { badVersion = e.code; }
+      return { cid, size, v0, blocks, last: progress.at(-1), status: response.status, stored: await response.json(), badVersion };
+    });
+    assert(result.size === 700 * 1024 + 11 && result.last === result.size, `size and progress: ${JSON.stringify(result)}`);
+    assert(result.blocks === 4, `three leaves and a root came out: ${result.blocks}`);
+    assert(result.v0 === 'QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX', `CIDv0 of "hello": ${result.v0}`);
+    assert(result.status === 201 && result.stored.cid === result.cid, `the server agrees: ${JSON.stringify(result.stored)}`);
+    assert(result.badVersion === 'E_INVALID_ARGUMENT', `bad cidVersion: ${result.badVersion}`);
+    console.log(`browser CID ${result.cid} accepted by the server`);
+  },
+
   /** Storage pressure: quota errors are E_QUOTA and change nothing; an evicted database is re-hydrated from the server. */
   async storagePressure() {
     // A real profile on disk: quotas apply as for a user (not an in-memory incognito store).

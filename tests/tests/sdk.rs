@@ -1,7 +1,7 @@
 //! The browser SDK end to end: real Chromium (Playwright) against the real server binary on
 //! PostgreSQL, one scenario per test (see `tests/e2e/sdk.mjs`): offline edits surviving a
 //! reload, concurrent offline edits converging, the Service Worker draining the outbox, and
-//! two tabs sharing one leader.
+//! two tabs sharing one leader, and a CID computed in the browser that the server accepts.
 
 mod support;
 
@@ -75,4 +75,9 @@ async fn quota_errors_change_nothing_and_evicted_storage_is_restored() {
 #[tokio::test]
 async fn tabs_share_one_leader_and_see_each_other() {
     scenario("tabs").await;
+}
+
+#[tokio::test]
+async fn the_browser_computes_the_cid_the_server_verifies() {
+    scenario("fileCid").await;
 }

@@ -316,3 +316,76 @@ impl WasmRepo {
         self.engine.close();
     }
 }
+
+/// Computes a file's CID as its bytes stream in, exactly as `ipfs add` would (JS:
+/// `FileImporter`): `write(bytes)` returns the blocks it completed, `finish()` the rest and
+/// the summary. Memory: one chunk and the tree's open nodes, whatever the file size.
+#[wasm_bindgen(js_name = FileImporter)]
+#[derive(Debug)]
+pub struct FileImporter {
+    inner: Option<cairn_core::content::Importer>,
+}
+
+fn blocks_js(blocks: Vec<cairn_core::content::Block>) -> Array {
+    blocks
+        .into_iter()
+        .map(|b| {
+            let pair = Array::new();
+            pair.push(&JsValue::from_str(&b.cid.to_string()));
+            pair.push(&Uint8Array::from(b.data.as_slice()));
+            JsValue::from(pair)
+        })
+        .collect()
+}
+
+#[wasm_bindgen(js_class = FileImporter)]
+impl FileImporter {
+    /// `new FileImporter(cidVersion)`: 1 (CIDv1, raw leaves: `ipfs add --cid-version=1`) or
+    /// 0 (Kubo's `ipfs add` default).
+    #[wasm_bindgen(constructor)]
+    pub fn new(cid_version: u32) -> Result<FileImporter, JsValue> {
+        use cairn_core::content::{CidVersion, ImportOptions, Importer};
+        let version = match cid_version {
+            0 => CidVersion::V0,
+            1 => CidVersion::V1,
+            v => {
+                return Err(
+                    ClientError::InvalidArgument(format!("cidVersion {v}: use 0 or 1")).into(),
+                );
+            }
+        };
+        Ok(FileImporter {
+            inner: Some(Importer::new(ImportOptions {
+                version,
+                ..ImportOptions::default()
+            })),
+        })
+    }
+
+    fn importer(&mut self) -> Result<&mut cairn_core::content::Importer, JsValue> {
+        self.inner.as_mut().ok_or_else(|| {
+            ClientError::InvalidArgument("this FileImporter has finished".into()).into()
+        })
+    }
+
+    /// Feeds bytes; returns `[cid, bytes][]`, the blocks they completed.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<Array, JsValue> {
+        let mut blocks = Vec::new();
+        self.importer()?.write(bytes, &mut blocks);
+        Ok(blocks_js(blocks))
+    }
+
+    /// Ends the file: `{cid, size, dagSize, blocks}` with the last blocks (the root last).
+    pub fn finish(&mut self) -> Result<Object, JsValue> {
+        self.importer()?;
+        let importer = self.inner.take().ok_or(JsValue::NULL)?;
+        let mut blocks = Vec::new();
+        let imported = importer.finish(&mut blocks);
+        let out = Object::new();
+        Reflect::set(&out, &"cid".into(), &imported.root.to_string().into())?;
+        Reflect::set(&out, &"size".into(), &(imported.size as f64).into())?;
+        Reflect::set(&out, &"dagSize".into(), &(imported.dag_size as f64).into())?;
+        Reflect::set(&out, &"blocks".into(), &blocks_js(blocks))?;
+        Ok(out)
+    }
+}

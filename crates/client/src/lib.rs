@@ -17,5 +17,6 @@ mod storage;
 pub use doc::{Document, LocalChange, Op, Seg, parse_ops};
 pub use engine::{Engine, Handled};
 pub use error::ClientError;
+pub use facade::FileImporter;
 pub use remote::Remote;
 pub use storage::{LOCAL_WRITE_TRANSACTIONS, database_name, delete as delete_database};
