@@ -34,8 +34,11 @@ ensure_wasm_bindgen() {
   [ "$have" = "$want" ] && return
   say "installing wasm-bindgen-cli $want (a few minutes, once)"
   # --locked fails here (its lockfile pins a webpki-roots the registry lacks): fall back.
-  cargo install wasm-bindgen-cli --version "$want" --locked 2>/dev/null \
-    || cargo install wasm-bindgen-cli --version "$want"
+  # --force: cargo may believe it is installed while the binary is gone.
+  cargo install wasm-bindgen-cli --version "$want" --locked --force 2>/dev/null \
+    || cargo install wasm-bindgen-cli --version "$want" --force
+  have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+  [ "$have" = "$want" ] || die "wasm-bindgen-cli $want did not install (found: ${have:-none})"
 }
 
 ensure_npm_deps() {
