@@ -19,4 +19,5 @@ pub use engine::{Engine, Handled};
 pub use error::ClientError;
 pub use facade::FileImporter;
 pub use remote::Remote;
+pub use storage::files::FileEntry;
 pub use storage::{LOCAL_WRITE_TRANSACTIONS, database_name, delete as delete_database};

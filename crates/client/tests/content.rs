@@ -1,5 +1,7 @@
-//! The wasm `FileImporter` in headless Chromium gives the CIDs Kubo and ipfs-unixfs-importer
-//! give (checked natively against both by the e2e tests), however the bytes are split.
+//! Files in headless Chromium: the wasm `FileImporter` gives the CIDs Kubo and
+//! ipfs-unixfs-importer give (checked natively against both by the e2e tests), however the
+//! bytes are split; file blocks and records in IndexedDB (schema v3) survive a reopen and
+//! read back verified; a version 2 database upgrades keeping its data.
 
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -55,4 +57,97 @@ fn pieces_do_not_change_the_cid_and_blocks_come_out() {
         done.write(b"x").is_err(),
         "a finished importer refuses more bytes"
     );
+}
+
+fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", js_sys::Math::random().to_bits())
+}
+
+/// A file's blocks and record survive closing and reopening the repo (IndexedDB schema v3),
+/// and read back byte for byte, every block checked against its CID.
+#[wasm_bindgen_test]
+async fn file_blocks_survive_reopen_and_read_back_verified() {
+    use cairn_client::{ClientError, Engine, FileEntry};
+    use cairn_core::content::{ImportOptions, import};
+
+    let name = unique_name("files");
+    let data: Vec<u8> = (0..700_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let (blocks, imported) = import(&data, ImportOptions::default());
+    let blocks: Vec<(String, Vec<u8>)> = blocks
+        .into_iter()
+        .map(|b| (b.cid.to_string(), b.data))
+        .collect();
+    let cid = imported.root.to_string();
+
+    let engine = Engine::open(&name).await.unwrap();
+    // A block that is not its CID's is refused, and nothing of the batch is stored.
+    let mut bad = blocks.clone();
+    bad[0].1[0] ^= 1;
+    assert!(matches!(
+        engine.put_blocks(&bad).await,
+        Err(ClientError::InvalidArgument(_))
+    ));
+    assert_eq!(engine.read_file(&cid).await.unwrap(), None);
+
+    engine.put_blocks(&blocks).await.unwrap();
+    let entry = FileEntry {
+        cid: cid.clone(),
+        name: "photo.raw".into(),
+        content_type: "application/octet-stream".into(),
+        size: data.len() as f64,
+        state: "local".into(),
+        created_at: 1.0,
+    };
+    engine.record_file(&entry).await.unwrap();
+    engine.close();
+
+    let engine = Engine::open(&name).await.unwrap();
+    assert_eq!(engine.file(&cid).await.unwrap(), Some(entry.clone()));
+    assert_eq!(engine.files().await.unwrap(), vec![entry]);
+    assert!(engine.read_file(&cid).await.unwrap() == Some(data));
+    assert!(engine.file("not a cid").await.is_err());
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}
+
+/// A version 2 database (before files) upgrades to version 3 keeping what it held.
+#[wasm_bindgen_test]
+async fn a_version_2_database_upgrades_and_keeps_its_data() {
+    use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+
+    let name = unique_name("upgrade");
+    let v2 = Rexie::builder(&cairn_client::database_name(&name))
+        .version(2)
+        .add_object_store(ObjectStore::new("documents").key_path("id"))
+        .add_object_store(
+            ObjectStore::new("changes")
+                .key_path("key")
+                .auto_increment(true)
+                .add_index(Index::new_array("by_doc", ["doc", "key"])),
+        )
+        .add_object_store(
+            ObjectStore::new("outbox")
+                .key_path("seq")
+                .auto_increment(true),
+        )
+        .add_object_store(ObjectStore::new("sync").key_path("doc"))
+        .add_object_store(ObjectStore::new("meta").key_path("key"))
+        .build()
+        .await
+        .unwrap();
+    let record = js_sys::Object::new();
+    Reflect::set(&record, &"key".into(), &"token".into()).unwrap();
+    Reflect::set(&record, &"value".into(), &"kept".into()).unwrap();
+    let tx = v2
+        .transaction(&["meta"], TransactionMode::ReadWrite)
+        .unwrap();
+    tx.store("meta").unwrap().put(&record, None).await.unwrap();
+    tx.done().await.unwrap();
+    v2.close();
+
+    let engine = cairn_client::Engine::open(&name).await.unwrap();
+    assert_eq!(engine.token().await.unwrap().as_deref(), Some("kept"));
+    assert_eq!(engine.files().await.unwrap(), vec![]);
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
 }

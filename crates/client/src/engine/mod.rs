@@ -8,6 +8,7 @@
 //! reads rows written by the others (`refresh`), and the outbox is read from storage at every
 //! round. No `RefCell` borrow is held across an `await`.
 
+mod files;
 mod sync;
 
 pub use self::sync::Handled;

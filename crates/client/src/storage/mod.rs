@@ -1,4 +1,4 @@
-//! The IndexedDB layout (schema version 2), through rexie. Works in windows and workers (idb
+//! The IndexedDB layout (schema version 3), through rexie. Works in windows and workers (idb
 //! takes `indexedDB` from the global scope).
 //!
 //! - `documents` `{id, snapshot?: Uint8Array, created}` — one record per document; the
@@ -9,12 +9,14 @@
 //!   code, createdAt}` — operations waiting for the server's ack.
 //! - `sync` `{doc, heads: string[]}` — the heads the server acknowledged, per document.
 //! - `meta` `{key, value}` — the bearer token (for the Service Worker) and markers.
+//! - `blocks`, `files` — files kept on this device (see [`files`]; added in version 3).
 //!
 //! A local change and its outbox entry are written in the same transaction. Keys grow in
 //! commit order across tabs (IndexedDB serializes read-write transactions on a store), so
 //! "rows after key k" is an exact incremental read. Version 1 had only `documents` (with a
 //! `synced` field, now ignored: the first sync after the upgrade re-sends, harmlessly).
 
+pub mod files;
 mod quota;
 mod records;
 
@@ -28,7 +30,7 @@ pub use self::records::outbox_entry_to_js;
 use self::records::{document_record, get_field, outbox_entry, outbox_record, set};
 use crate::ClientError;
 
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 pub const DOCUMENTS: &str = "documents";
 pub const CHANGES: &str = "changes";
 pub const OUTBOX: &str = "outbox";
@@ -58,6 +60,8 @@ pub async fn open(name: &str) -> Result<Rexie, ClientError> {
         )
         .add_object_store(ObjectStore::new(SYNC).key_path("doc"))
         .add_object_store(ObjectStore::new(META).key_path("key"))
+        .add_object_store(ObjectStore::new(files::BLOCKS).key_path("cid"))
+        .add_object_store(ObjectStore::new(files::FILES).key_path("cid"))
         .build()
         .await?)
 }
