@@ -8,8 +8,7 @@
 
 use std::sync::Arc;
 
-use cairn_core::content::unixfs::{self, NodeType};
-use cairn_core::content::{Block, Cid, Codec, ImportOptions, Imported, Importer};
+use cairn_core::content::{Block, Cid, DagOrder, FileWalk, ImportOptions, Imported, Importer};
 
 use crate::blocks::{BlockError, FsBlockStore, Staging};
 use crate::store::FileStore;
@@ -129,15 +128,12 @@ pub enum ReadError {
     Malformed(Cid, String),
 }
 
-/// Reads a file's bytes `start..end` leaf by leaf, skipping subtrees outside the range.
+/// Reads a file's bytes `start..end` leaf by leaf from the blockstore (each block verified
+/// there), skipping subtrees outside the range: the core's [`FileWalk`] over the disk.
 #[derive(Debug)]
 pub struct Reader {
     blocks: Arc<FsBlockStore>,
-    /// Open nodes: their children (CID, file bytes under it) and the next one to visit.
-    stack: Vec<(Vec<(Cid, u64)>, usize)>,
-    offset: u64,
-    start: u64,
-    end: u64,
+    walk: FileWalk,
 }
 
 impl Reader {
@@ -145,148 +141,53 @@ impl Reader {
     pub fn new(blocks: Arc<FsBlockStore>, root: Cid, size: u64, start: u64, end: u64) -> Self {
         Self {
             blocks,
-            stack: vec![(vec![(root, size)], 0)],
-            offset: 0,
-            start,
-            end: end.min(size),
+            walk: FileWalk::new(root, size, start, end),
         }
     }
 
     /// The next piece of the range, or `None` at its end.
     pub fn next_piece(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
-        loop {
-            if self.offset >= self.end {
-                return Ok(None);
-            }
-            let Some((children, next)) = self.stack.last_mut() else {
-                return Ok(None);
-            };
-            let Some(&(cid, size)) = children.get(*next) else {
-                self.stack.pop();
-                continue;
-            };
-            *next += 1;
-            if self.offset + size <= self.start {
-                self.offset += size;
-                continue;
-            }
+        while let Some(cid) = self.walk.next_block() {
             let block = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
-            let data = match cid.codec() {
-                Codec::Raw => block,
-                Codec::DagPb => {
-                    let bad = |m: &str| ReadError::Malformed(cid, m.to_owned());
-                    let node = unixfs::decode(&block).map_err(|e| bad(&e.to_string()))?;
-                    if !matches!(node.node_type, NodeType::File | NodeType::Raw) {
-                        return Err(bad("not a file node"));
-                    }
-                    if node.links.is_empty() {
-                        node.data
-                    } else if node.data.is_empty() && node.blocksizes.len() == node.links.len() {
-                        let children = node.links.iter().map(|l| l.cid).zip(node.blocksizes);
-                        self.stack.push((children.collect(), 0));
-                        continue;
-                    } else {
-                        return Err(bad("unsupported file node layout"));
-                    }
-                }
-            };
-            let (from, to) = (self.offset, self.offset + data.len() as u64);
-            self.offset = to;
-            let lo = usize::try_from(self.start.saturating_sub(from)).unwrap_or(usize::MAX);
-            let hi = usize::try_from(self.end.min(to) - from).unwrap_or(usize::MAX);
-            if lo >= hi {
-                continue;
+            let data = self
+                .walk
+                .block(block)
+                .map_err(|e| ReadError::Malformed(cid, e.reason))?;
+            if !data.is_empty() {
+                return Ok(Some(data));
             }
-            let mut data = data;
-            data.truncate(hi);
-            data.drain(..lo);
-            return Ok(Some(data));
         }
+        Ok(None)
     }
 }
 
 /// Every block of a DAG once, depth-first from the root (the order trustless gateways use
-/// for CAR files), each verified. Holds the CIDs still to visit and those already sent.
+/// for CAR files), each verified: the core's [`DagOrder`] over the disk.
 #[derive(Debug)]
 pub struct DagWalk {
     blocks: Arc<FsBlockStore>,
-    todo: Vec<Cid>,
-    seen: std::collections::HashSet<Cid>,
+    order: DagOrder,
 }
 
 impl DagWalk {
     pub fn new(blocks: Arc<FsBlockStore>, root: Cid) -> Self {
         Self {
             blocks,
-            todo: vec![root],
-            seen: std::collections::HashSet::new(),
+            order: DagOrder::new(root),
         }
     }
 
     /// The next block, or `None` when the DAG is done.
     pub fn next_block(&mut self) -> Result<Option<(Cid, Vec<u8>)>, ReadError> {
-        while let Some(cid) = self.todo.pop() {
-            if !self.seen.insert(cid) {
-                continue;
-            }
-            let data = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
-            if cid.codec() == Codec::DagPb {
-                let node =
-                    unixfs::decode(&data).map_err(|e| ReadError::Malformed(cid, e.to_string()))?;
-                self.todo.extend(node.links.iter().rev().map(|l| l.cid));
-            }
-            return Ok(Some((cid, data)));
-        }
-        Ok(None)
+        let Some(cid) = self.order.next_block() else {
+            return Ok(None);
+        };
+        let data = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
+        self.order
+            .block(&data)
+            .map_err(|e| ReadError::Malformed(cid, e.reason))?;
+        Ok(Some((cid, data)))
     }
-}
-
-/// The CARv1 header naming `root`: DAG-CBOR `{"roots": [root], "version": 1}`, with its
-/// length prefix.
-pub fn car_header(root: &Cid) -> Vec<u8> {
-    let cid = root.to_bytes();
-    let mut cbor = vec![0xa2, 0x65];
-    cbor.extend_from_slice(b"roots");
-    cbor.extend_from_slice(&[0x81, 0xd8, 0x2a]); // array(1), tag 42 (CID)
-    cbor_bytes_header(&mut cbor, cid.len() + 1);
-    cbor.push(0x00); // the identity multibase prefix DAG-CBOR puts before a CID
-    cbor.extend_from_slice(&cid);
-    cbor.push(0x67);
-    cbor.extend_from_slice(b"version");
-    cbor.push(0x01);
-    let mut out = Vec::with_capacity(cbor.len() + 2);
-    write_varint(&mut out, cbor.len() as u64);
-    out.extend_from_slice(&cbor);
-    out
-}
-
-/// One CAR section: length, CID, block.
-pub fn car_section(cid: &Cid, data: &[u8]) -> Vec<u8> {
-    let cid = cid.to_bytes();
-    let mut out = Vec::with_capacity(cid.len() + data.len() + 10);
-    write_varint(&mut out, (cid.len() + data.len()) as u64);
-    out.extend_from_slice(&cid);
-    out.extend_from_slice(data);
-    out
-}
-
-fn cbor_bytes_header(out: &mut Vec<u8>, len: usize) {
-    match len {
-        0..=23 => out.push(0x40 | len as u8),
-        24..=255 => out.extend_from_slice(&[0x58, len as u8]),
-        _ => {
-            out.push(0x59);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-    }
-}
-
-fn write_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
 }
 
 #[cfg(test)]

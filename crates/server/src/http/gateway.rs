@@ -9,12 +9,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use cairn_core::content::car;
 use serde::Deserialize;
 
 use super::files::{blocking_stream, record};
 use super::{AppState, Error};
 use crate::auth::User;
-use crate::files::{DagWalk, car_header, car_section};
+use crate::files::DagWalk;
 
 const RAW: &str = "application/vnd.ipld.raw";
 const CAR: &str = "application/vnd.ipld.car";
@@ -61,10 +62,11 @@ pub async fn get(
         (RAW.to_owned(), format!("\"{cid}.raw\""))
     };
     let body = if car {
-        let header = futures::stream::once(async move { Ok(bytes::Bytes::from(car_header(&cid))) });
+        let header =
+            futures::stream::once(async move { Ok(bytes::Bytes::from(car::header(&cid))) });
         let section = |walk: &mut DagWalk| {
             let next = walk.next_block()?;
-            Ok(next.map(|(cid, data)| car_section(&cid, &data)))
+            Ok(next.map(|(cid, data)| car::section(&cid, &data)))
         };
         let sections = blocking_stream(walk, section, cid, "CAR export");
         Body::from_stream(futures::StreamExt::chain(header, sections))
