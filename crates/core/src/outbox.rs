@@ -1,40 +1,21 @@
 //! The outbox: the ordered log of local operations waiting for the server's acknowledgement.
 //!
-//! Each entry has a stable [`OpId`], a kind (Automerge changes to one document for now; file
-//! uploads and deletions later), an attempt count, the time of its next attempt and a status.
-//! An entry leaves the outbox only when the server acknowledges it. Entries of one document
-//! are sent strictly in order: a later entry never overtakes an earlier one that is waiting.
+//! Each entry has a stable [`OpId`], a kind (Automerge changes to one document, or a file
+//! upload or deletion: see [`kind`]), an attempt count, the time of its next attempt and a
+//! status. An entry leaves the outbox only when the server acknowledges it. Entries of one
+//! document are sent strictly in order: a later entry never overtakes an earlier one that is
+//! waiting; file operations keep their own order rules ([`kind`]).
 //! This type only decides; the driver persists every entry it returns (the browser writes the
 //! entry in the same IndexedDB transaction as the change it carries).
 
+mod kind;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub use self::kind::{FileUpload, OpKind};
+use crate::content::Cid;
 use crate::retry::{Decision, Failure, Millis, RetryPolicy};
 use crate::{DocumentId, OpId};
-
-/// What an operation does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpKind {
-    /// Encoded Automerge changes to `document`, made locally.
-    DocumentChanges {
-        document: DocumentId,
-        changes: Vec<Vec<u8>>,
-    },
-}
-
-impl OpKind {
-    pub fn document(&self) -> DocumentId {
-        match self {
-            OpKind::DocumentChanges { document, .. } => *document,
-        }
-    }
-
-    fn change_count(&self) -> usize {
-        match self {
-            OpKind::DocumentChanges { changes, .. } => changes.len(),
-        }
-    }
-}
 
 /// Where an entry stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +45,13 @@ pub struct OutboxEntry {
     pub created_at: Millis,
     /// The code of the last failure, if any.
     pub last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    /// Pending or in flight: not yet acknowledged, and not failed for good.
+    pub fn is_undelivered(&self) -> bool {
+        matches!(self.status, OpStatus::Pending | OpStatus::InFlight)
+    }
 }
 
 /// How much one request may carry.
@@ -157,20 +145,20 @@ impl Outbox {
 
     /// Entries still to be delivered (pending or in flight; not failed).
     pub fn undelivered(&self) -> usize {
-        self.entries
-            .values()
-            .filter(|e| matches!(e.status, OpStatus::Pending | OpStatus::InFlight))
-            .count()
+        self.entries.values().filter(|e| e.is_undelivered()).count()
     }
 
-    /// Picks the entries to send now, oldest first within `limits`, and marks them in flight.
-    /// A document's entries are taken only up to its first entry that cannot go now (not
-    /// due, already in flight, or over the limits), so no entry overtakes an earlier one.
+    /// Picks the document changes to send now, oldest first within `limits`, and marks them
+    /// in flight. A document's entries are taken only up to its first entry that cannot go
+    /// now (not due, already in flight, or over the limits), so no entry overtakes an earlier
+    /// one. File operations are not taken here (see [`take_file_op`](Self::take_file_op)).
     pub fn take_due(&mut self, now: Millis, limits: BatchLimits) -> Vec<OpId> {
         let mut blocked: HashSet<DocumentId> = HashSet::new();
         let (mut taken, mut changes) = (Vec::new(), 0usize);
         for entry in self.entries.values_mut() {
-            let document = entry.kind.document();
+            let Some(document) = entry.kind.document() else {
+                continue;
+            };
             if blocked.contains(&document) {
                 continue;
             }
@@ -250,17 +238,77 @@ impl Outbox {
             .collect()
     }
 
-    /// The earliest time an entry can be sent (the first waiting entry of each document
-    /// decides for that document), if any.
+    /// The earliest time a document change can be sent (the first waiting entry of each
+    /// document decides for that document), if any.
     pub fn next_due(&self) -> Option<Millis> {
         let mut seen: HashSet<DocumentId> = HashSet::new();
         self.entries
             .values()
-            .filter(|e| matches!(e.status, OpStatus::Pending | OpStatus::InFlight))
-            .filter(|e| seen.insert(e.kind.document()))
-            .filter(|e| e.status == OpStatus::Pending)
-            .map(|e| e.next_attempt_at)
+            .filter(|e| e.is_undelivered())
+            .filter_map(|e| Some((e, e.kind.document()?)))
+            .filter(|(_, document)| seen.insert(*document))
+            .filter(|(e, _)| e.status == OpStatus::Pending)
+            .map(|(e, _)| e.next_attempt_at)
             .min()
+    }
+
+    /// The file operations that may go now, oldest first: pending, and waiting for no
+    /// earlier undelivered operation (see [`kind`]), due or not.
+    fn file_ops_free(&self) -> impl Iterator<Item = &OutboxEntry> {
+        let mut documents: HashSet<DocumentId> = HashSet::new();
+        let mut files: HashSet<Cid> = HashSet::new();
+        self.entries.values().filter(move |e| {
+            if !e.is_undelivered() {
+                return false;
+            }
+            if let Some(document) = e.kind.document() {
+                documents.insert(document);
+                return false;
+            }
+            let Some(cid) = e.kind.file() else {
+                return false;
+            };
+            let waits = files.contains(&cid)
+                || e.kind
+                    .waits_for_document()
+                    .is_some_and(|d| documents.contains(&d));
+            files.insert(cid);
+            !waits && e.status == OpStatus::Pending
+        })
+    }
+
+    /// Takes the oldest file operation that may go now (see [`kind`]), marking it in flight.
+    pub fn take_file_op(&mut self, now: Millis) -> Option<OpId> {
+        let seq = self
+            .file_ops_free()
+            .find(|e| e.next_attempt_at <= now)
+            .map(|e| e.seq)?;
+        let entry = self.entries.get_mut(&seq)?;
+        entry.status = OpStatus::InFlight;
+        entry.attempts += 1;
+        Some(entry.id)
+    }
+
+    /// When the next file operation may go, if one is waiting only for its time. (One that
+    /// waits for an earlier operation goes once that one is delivered.)
+    pub fn next_file_due(&self) -> Option<Millis> {
+        self.file_ops_free().map(|e| e.next_attempt_at).min()
+    }
+
+    /// File operations still to deliver (pending or in flight), whatever they wait for.
+    pub fn undelivered_files(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.is_undelivered() && !e.kind.is_sync())
+            .count()
+    }
+
+    /// Replaces an entry's kind (e.g. to cancel an upload); the updated entry, to persist,
+    /// or `None` if it is gone.
+    pub fn set_kind(&mut self, id: &OpId, kind: OpKind) -> Option<OutboxEntry> {
+        let entry = self.seq_of.get(id).and_then(|s| self.entries.get_mut(s))?;
+        entry.kind = kind;
+        Some(entry.clone())
     }
 }
 

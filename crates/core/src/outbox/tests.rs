@@ -114,3 +114,115 @@ fn restore_puts_in_flight_entries_back_to_pending() {
     let e = restored.enqueue(op(3), changes(doc(1), 1), 0);
     assert_eq!(e.seq, 2, "sequence continues after restore");
 }
+
+fn cid(n: u8) -> crate::content::Cid {
+    use crate::content::{Cid, CidVersion, Codec};
+    Cid::of_block(CidVersion::V1, Codec::Raw, &[n])
+}
+
+fn upload(n: u8, document: Option<DocumentId>) -> OpKind {
+    OpKind::FileUpload(FileUpload {
+        cid: cid(n),
+        size: 1,
+        name: format!("file {n}"),
+        content_type: "text/plain".into(),
+        metadata: "{}".into(),
+        document,
+        cancelled: false,
+    })
+}
+
+#[test]
+fn file_operations_are_not_sync_entries_and_do_not_block_changes() {
+    let mut outbox = Outbox::new();
+    outbox.enqueue(op(1), upload(1, Some(doc(1))), 0);
+    outbox.enqueue(op(2), changes(doc(1), 1), 0);
+    assert_eq!(
+        outbox.take_due(0, ALL),
+        vec![op(2)],
+        "the change overtakes the upload"
+    );
+    let request =
+        crate::sync::client::build_request(1, &outbox, &[op(1), op(2)], &[], |_| Vec::new());
+    assert_eq!(request.documents.len(), 1);
+    assert_eq!(
+        request.documents[0].entries.len(),
+        1,
+        "no file op in a sync request"
+    );
+    assert_eq!(outbox.take_file_op(0), Some(op(1)));
+    assert_eq!(outbox.undelivered_files(), 1);
+}
+
+#[test]
+fn an_upload_waits_for_the_earlier_changes_of_its_document() {
+    let policy = RetryPolicy::default();
+    let mut outbox = Outbox::new();
+    outbox.enqueue(op(1), changes(doc(1), 1), 0);
+    outbox.enqueue(op(2), upload(2, Some(doc(1))), 0);
+    outbox.enqueue(op(3), upload(3, Some(doc(2))), 0);
+    assert_eq!(
+        outbox.take_file_op(0),
+        Some(op(3)),
+        "doc 2 has nothing earlier"
+    );
+    assert_eq!(outbox.take_file_op(0), None, "op 2 waits for op 1");
+    assert_eq!(outbox.next_file_due(), None);
+    assert_eq!(outbox.take_due(0, ALL), vec![op(1)]);
+    outbox.failed(&[op(1)], Failure::Retryable, "E_OFFLINE", 0, &policy, 0);
+    assert_eq!(outbox.take_file_op(10_000), None, "still undelivered");
+    outbox.acked(&[op(1)]);
+    assert_eq!(outbox.next_file_due(), Some(0));
+    assert_eq!(outbox.take_file_op(0), Some(op(2)));
+}
+
+#[test]
+fn operations_on_one_file_go_in_order_and_backoff_applies() {
+    let policy = RetryPolicy::default();
+    let mut outbox = Outbox::new();
+    outbox.enqueue(op(1), upload(1, None), 0);
+    outbox.enqueue(op(2), OpKind::FileDelete { cid: cid(1) }, 0);
+    outbox.enqueue(op(3), upload(3, None), 0);
+    assert_eq!(outbox.take_file_op(0), Some(op(1)));
+    assert_eq!(outbox.take_file_op(0), Some(op(3)), "another file may go");
+    assert_eq!(
+        outbox.take_file_op(0),
+        None,
+        "the delete waits for the upload"
+    );
+    outbox.failed(&[op(1)], Failure::Retryable, "E_OFFLINE", 0, &policy, 0);
+    let due = outbox.next_file_due().unwrap();
+    assert!(due >= 500, "backoff: {due}");
+    assert_eq!(outbox.take_file_op(due - 1), None);
+    assert_eq!(outbox.take_file_op(due), Some(op(1)));
+    outbox.acked(&[op(1)]);
+    assert_eq!(outbox.take_file_op(due), Some(op(2)));
+    // A permanently failed operation blocks nothing.
+    let mut outbox = Outbox::new();
+    outbox.enqueue(op(1), upload(1, None), 0);
+    outbox.enqueue(op(2), OpKind::FileDelete { cid: cid(1) }, 0);
+    outbox.take_file_op(0);
+    outbox.failed(
+        &[op(1)],
+        Failure::Permanent,
+        "E_FILE_TOO_LARGE",
+        0,
+        &policy,
+        0,
+    );
+    assert_eq!(outbox.take_file_op(0), Some(op(2)));
+}
+
+#[test]
+fn an_upload_can_be_cancelled_in_place() {
+    let mut outbox = Outbox::new();
+    outbox.enqueue(op(1), upload(1, None), 0);
+    let OpKind::FileUpload(mut u) = upload(1, None) else {
+        unreachable!()
+    };
+    u.cancelled = true;
+    let entry = outbox.set_kind(&op(1), OpKind::FileUpload(u)).unwrap();
+    assert_eq!(entry.seq, 0);
+    assert!(matches!(&outbox.get(&op(1)).unwrap().kind, OpKind::FileUpload(f) if f.cancelled));
+    assert!(outbox.set_kind(&op(9), changes(doc(1), 1)).is_none());
+}

@@ -31,7 +31,9 @@ pub fn build_request(
         }
     };
     for entry in taken.iter().filter_map(|id| outbox.get(id)) {
-        let OpKind::DocumentChanges { document, changes } = &entry.kind;
+        let OpKind::DocumentChanges { document, changes } = &entry.kind else {
+            continue; // file operations go through the file API
+        };
         let i = doc_request(*document, &mut documents);
         documents[i].entries.push(Entry {
             op: entry.id,
