@@ -593,6 +593,21 @@ async fn resumable_uploads_continue_from_the_last_whole_chunk(backend: Backend) 
         0
     );
 
+    // Asking to upload a file one already has (an answer lost, another device): nothing to
+    // send. Another user still has to send the bytes (a CID alone grants nothing).
+    let again = serde_json::json!({ "cid": cid, "size": data.len() });
+    let (status, _, body) = restarted
+        .send(json_request("POST", "/v1/uploads", &alice, again.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["complete"], true);
+    assert_eq!(json(&body)["file"]["cid"], cid.as_str());
+    let (status, _, body) = restarted
+        .send(json_request("POST", "/v1/uploads", &bob, again))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{}", json(&body));
+    assert!(json(&body)["id"].is_string());
+
     // Bytes that do not hash to the declared CID: refused, nothing stored, session over.
     let other = bytes(1000, 22);
     let new = serde_json::json!({ "cid": cid_v1(&bytes(1000, 23)), "size": 1000 });
@@ -614,7 +629,7 @@ async fn resumable_uploads_continue_from_the_last_whole_chunk(backend: Backend) 
     );
 
     // Bad input.
-    let new = serde_json::json!({ "cid": cid, "size": 10 });
+    let new = serde_json::json!({ "cid": cid_v1(&bytes(10, 24)), "size": 10 });
     let (_, _, body) = server
         .send(json_request("POST", "/v1/uploads", &alice, new))
         .await;

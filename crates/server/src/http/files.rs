@@ -299,7 +299,7 @@ pub(super) fn parse_metadata(text: &str) -> Result<String, Error> {
     }
 }
 
-fn info_json(record: &FileRecord) -> serde_json::Value {
+pub(super) fn info_json(record: &FileRecord) -> serde_json::Value {
     let metadata: serde_json::Value =
         serde_json::from_str(&record.metadata).unwrap_or_else(|_| json!({}));
     json!({

@@ -1,7 +1,9 @@
 //! Resumable uploads, for large files and flaky networks (the SDK uses them):
 //!
 //! - `POST /v1/uploads` `{"cid", "size", "name"?, "type"?, "metadata"?}` → 201
-//!   `{"id", "offset": 0, "size", "chunkSize"}`: a session for a file the client has hashed.
+//!   `{"id", "offset": 0, "size", "chunkSize"}`: a session for a file the client has hashed;
+//!   or 200 `{"complete": true, "file": info}` when the caller already has that file (an
+//!   upload whose answer was lost, or one made from another device): nothing to send.
 //! - `PATCH /v1/uploads/{id}` with `upload-offset: <n>` and the next bytes → `{"offset"}`, or,
 //!   with the last byte, 201 and the stored file's info (422 `E_CID_MISMATCH` stores nothing).
 //! - `GET /v1/uploads/{id}` → `{"id", "offset", "size", "cid"}`: where to continue.
@@ -24,7 +26,9 @@ use cairn_core::content::{Cid, ImportOptions};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::files::{Stored, internal, now_ms, parse_cid, parse_metadata, store_imported};
+use super::files::{
+    Stored, info_json, internal, now_ms, parse_cid, parse_metadata, store_imported,
+};
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::files::Upload;
@@ -104,6 +108,9 @@ pub async fn create(
         Some(value) => parse_metadata(&value.to_string())?,
         None => "{}".into(),
     };
+    if let Some(file) = state.files.store.file(&user, &cid.to_string()).await? {
+        return Ok(Json(json!({ "complete": true, "file": info_json(&file) })).into_response());
+    }
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| internal(anyhow::anyhow!("no randomness: {e}")))?;
     let upload = UploadRecord {
