@@ -13,6 +13,10 @@ export type CairnErrorCode =
   | 'E_TIMEOUT'
   | 'E_UNAUTHORIZED'
   | 'E_FORBIDDEN'
+  | 'E_CORRUPT'
+  | 'E_CID_MISMATCH'
+  | 'E_FILE_TOO_LARGE'
+  | 'E_UNSUPPORTED_FILE_TYPE'
   | 'E_INTERNAL'
   | (string & {});
 
@@ -111,24 +115,117 @@ export interface SyncStatus {
   persisted: boolean;
 }
 
-export interface OutboxEntry {
+interface OutboxEntryBase {
   /** Operation id (hex). */
   id: string;
   seq: number;
-  kind: 'changes';
-  doc: string;
-  changeCount: number;
   attempts: number;
   nextAttemptAt: number;
   status: 'pending' | 'in-flight' | 'failed';
+  /** The last failure's code (or why it failed for good). */
   code: string | null;
   createdAt: number;
+}
+
+/** An operation waiting for the server: document changes, a file upload or a file deletion. */
+export type OutboxEntry =
+  | (OutboxEntryBase & { kind: 'changes'; doc: string; changeCount: number })
+  | (OutboxEntryBase & {
+      kind: 'file-upload';
+      cid: string;
+      size: number;
+      name: string;
+      type: string;
+      /** The metadata object, as JSON text. */
+      metadata: string;
+      /** The document the file is attached to once uploaded. */
+      doc: string | null;
+      /** Deleted before its upload finished: nothing more is sent. */
+      cancelled: boolean;
+    })
+  | (OutboxEntryBase & { kind: 'file-delete'; cid: string });
+
+/** Where a file stands on this device. */
+export type FileState =
+  /** Stored here; its upload is queued. */
+  | 'local'
+  /** Part of it is on the server; the upload continues from there. */
+  | 'uploading'
+  /** The server has it. */
+  | 'uploaded'
+  /** The server refused it for good (`code` says why). */
+  | 'failed'
+  /** Downloaded from the server (another device's, or a shared document's). */
+  | 'remote';
+
+/** A file on this device. */
+export interface FileInfo {
+  /** IPFS CID (CIDv1 with raw leaves by default), computed here. */
+  cid: string;
+  name: string;
+  type: string;
+  size: number;
+  metadata: Record<string, unknown>;
+  state: FileState;
+  createdAt: number;
+  /** The server's upload session while one is open. */
+  uploadId: string | null;
+  /** Why the server refused it (`state: 'failed'`). */
+  code: string | null;
+}
+
+/** A file as the server and this device know it (see `Repo.fileInfo`). */
+export interface FileDetails extends Partial<FileInfo> {
+  cid: string;
+  state: FileState;
+  /** Whether the file's bytes are on this device. */
+  onDevice: boolean;
+  /** Serialized size of the file's IPFS DAG (from the server). */
+  dagSize?: number;
+  /** Pinning on IPFS, from the server: `none` (no pinning configured), `queued`, `pinning`, `pinned`, `failed`. */
+  pin?: 'none' | 'queued' | 'pinning' | 'pinned' | 'failed';
+  pinAttempts?: number;
+  pinError?: string | null;
+}
+
+export interface PutFileOptions {
+  /** Default: the File's name. */
+  name?: string;
+  /** Media type. Default: the Blob's type, else `application/octet-stream`. */
+  type?: string;
+  /** A JSON object kept with the file; searchable on the server. */
+  metadata?: Record<string, unknown>;
+  /** Attach the file to this document once uploaded: its readers may then read it. */
+  doc?: DocHandle<any> | string;
+  /** 1 (default): CIDv1 with raw leaves; 0: Kubo's `ipfs add` default. */
+  cidVersion?: 0 | 1;
+  /** Follows the import into this device's storage. */
+  onProgress?: (progress: { loaded: number; total: number }) => void;
+}
+
+export interface TransferProgress {
+  cid: string;
+  direction: 'upload' | 'download';
+  loaded: number;
+  total: number;
+}
+
+export interface FileEvent {
+  cid: string;
+  kind: 'store' | 'upload' | 'delete';
+  /** `retrying`: the upload failed for now (offline, server busy) and is retried with backoff. */
+  state: FileState | 'deleting' | 'deleted' | 'retrying';
+  error?: CairnError;
 }
 
 export interface RepoEventMap {
   status: CustomEvent<SyncStatus>;
   change: CustomEvent<{ id: string; source: 'remote' }>;
   restored: CustomEvent<{ documents: string[] }>;
+  /** Upload (from the syncing tab, heard in every tab) and download progress. */
+  progress: CustomEvent<TransferProgress>;
+  /** A file was stored, uploaded, deleted, or its upload failed. */
+  file: CustomEvent<FileEvent>;
 }
 
 export class Repo extends EventTarget {
@@ -146,6 +243,16 @@ export class Repo extends EventTarget {
   outbox(): Promise<OutboxEntry[]>;
   /** Forces a round: sends what is queued and fetches what changed elsewhere. */
   sync(): Promise<void>;
+  /** Stores a file here (works offline) and queues its upload; resolves once stored. */
+  putFile(blob: Blob, options?: PutFileOptions): Promise<FileInfo>;
+  /** The file from this device, or downloaded and verified block by block. */
+  getFile(cid: string, options?: { onProgress?: (progress: { loaded: number; total: number }) => void }): Promise<File>;
+  /** Deletes a file here at once, and on the server through the outbox. */
+  deleteFile(cid: string): Promise<void>;
+  /** Every file on this device. */
+  files(): Promise<FileInfo[]>;
+  /** This device's record merged with the server's info (pin status) when reachable. */
+  fileInfo(cid: string): Promise<FileDetails | undefined>;
   close(): void;
   addEventListener<K extends keyof RepoEventMap>(type: K, listener: (event: RepoEventMap[K]) => void, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;

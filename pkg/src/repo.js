@@ -3,6 +3,7 @@ import { call, callSync, CairnError, wrap } from './errors.js';
 import { DocHandle } from './doc.js';
 import { Syncer } from './sync.js';
 import { Tabs } from './tabs.js';
+import { Transfers } from './transfers.js';
 import { wasm } from './wasm.js';
 
 const BACKGROUND_SYNC_TAG = 'cairn-sync';
@@ -11,6 +12,8 @@ export class Repo extends EventTarget {
   #handles = new Map();
   #tabs;
   #syncer = null;
+  #transfers = null;
+  #onOnline = null;
   #server;
   #token;
   #autoSync;
@@ -77,6 +80,7 @@ export class Repo extends EventTarget {
     this.wasm.setToken(token).catch(() => {});
     this.#tabs?.post({ type: 'token', token });
     this.#syncer?.setToken(token);
+    this.#transfers?.setToken(token);
     if (!this.#syncer && this.status.leader) this.#startSync();
   }
 
@@ -141,8 +145,88 @@ export class Repo extends EventTarget {
     return Promise.race([done, timeout]).finally(() => this.#roundWaiters.delete(id));
   }
 
+  /**
+   * Stores a file on this device and queues its upload; resolves with its info (`cid`
+   * computed in WebAssembly as the blob streams, `state: 'local'`) once it is stored, online
+   * or not. `doc` (a DocHandle or id) attaches it to that document once uploaded, so the
+   * document's readers may read it; keep the CID in the document to refer to it. `onProgress`
+   * follows the import ({loaded, total}); the upload reports `progress` and `file` events.
+   */
+  async putFile(blob, { name, type, metadata, doc, cidVersion, onProgress } = {}) {
+    if (!(blob instanceof Blob)) throw new CairnError('putFile expects a Blob or File', 'E_INVALID_ARGUMENT');
+    const options = {
+      name: name ?? blob.name ?? '',
+      type: type || blob.type || 'application/octet-stream',
+      metadata,
+      doc: typeof doc === 'object' && doc !== null ? doc.id : doc,
+      cidVersion,
+    };
+    const report = onProgress && ((loaded, total) => onProgress({ loaded, total }));
+    const info = await call(() => this.wasm.putFile(blob, options, report));
+    this.#fileEvent({ cid: info.cid, kind: 'store', state: info.state });
+    this.#counted();
+    return info;
+  }
+
+  /**
+   * The file `cid` as a `File` (a Blob with its name and type): from this device, every block
+   * checked against its CID, or else downloaded from the server, each block verified as it
+   * arrives (`E_CORRUPT` if the server's copy is not the file the CID names), and kept here.
+   */
+  async getFile(cid, { onProgress } = {}) {
+    let info = await call(() => this.wasm.file(cid));
+    let parts = await call(() => this.wasm.readFile(cid));
+    if (!parts) {
+      if (!this.#server || !this.#token) throw new CairnError(`file ${cid} is not on this device`, 'E_NOT_FOUND');
+      const report = (id, loaded, total) => {
+        onProgress?.({ loaded, total });
+        this.#emit('progress', { cid: id, direction: 'download', loaded, total });
+      };
+      info = await call(() => this.wasm.download(cid, this.#server, this.#token, report));
+      parts = await call(() => this.wasm.readFile(cid));
+      if (!parts) throw new CairnError(`file ${cid} was downloaded but is not readable here`, 'E_STORAGE');
+    }
+    return new File(parts, info?.name || cid, { type: info?.type || 'application/octet-stream' });
+  }
+
+  /** Deletes a file from this device at once, and from the server through the outbox (a queued upload is cancelled). */
+  async deleteFile(cid) {
+    await call(() => this.wasm.deleteFile(cid));
+    this.#fileEvent({ cid, kind: 'delete', state: 'deleting' });
+    this.#counted();
+  }
+
+  /** Every file on this device: `{cid, name, type, size, metadata, state, createdAt, code}`. */
+  files() {
+    return call(() => this.wasm.files());
+  }
+
+  /**
+   * What is known of file `cid`: this device's record merged with the server's info when it
+   * can be reached (`pin`, `pinAttempts`, `pinError`, `dagSize`). `onDevice` says whether its
+   * bytes are here. `undefined` if neither has it.
+   */
+  async fileInfo(cid) {
+    const local = await call(() => this.wasm.file(cid));
+    let remote;
+    if (this.#server && this.#token) {
+      try {
+        const response = await fetch(`${this.#server}/v1/files/${encodeURIComponent(cid)}/info`, {
+          headers: { authorization: `Bearer ${this.#token}` },
+        });
+        if (response.ok) remote = await response.json();
+      } catch {
+        // offline: this device's record is what there is
+      }
+    }
+    if (!local && !remote) return undefined;
+    return { ...remote, ...local, ...(remote && { pin: remote.pin, pinAttempts: remote.pinAttempts, pinError: remote.pinError }), state: local?.state ?? 'remote', onDevice: !!local };
+  }
+
   /** Closes the repository in this tab (another tab takes over syncing). */
   close() {
+    this.#transfers?.stop();
+    if (this.#onOnline) globalThis.removeEventListener?.('online', this.#onOnline);
     this.#syncer?.stop();
     this.#tabs?.close();
     callSync(() => this.wasm.close());
@@ -186,8 +270,12 @@ export class Repo extends EventTarget {
     this.#queuedSoon = true;
     setTimeout(async () => {
       this.#queuedSoon = false;
-      if (this.#syncer) this.#syncer.kick();
-      else this.#tabs.post({ type: 'outbox' });
+      if (this.#syncer) {
+        this.#syncer.kick();
+        this.#transfers?.kick();
+      } else {
+        this.#tabs.post({ type: 'outbox' });
+      }
       if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
         navigator.serviceWorker?.ready.then((r) => r.sync?.register(BACKGROUND_SYNC_TAG)).catch(() => {});
       }
@@ -202,6 +290,20 @@ export class Repo extends EventTarget {
       this.#handles.set(id, handle);
     }
     return handle;
+  }
+
+  /** Dispatches an event here, and (from the leader) in the other tabs too. */
+  #emit(type, detail, share = false) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+    if (share) {
+      const shared = detail.error ? { ...detail, error: { code: detail.error.code, message: detail.error.message } } : detail;
+      this.#tabs?.post({ type: 'event', event: type, detail: shared });
+    }
+  }
+
+  /** A file changed state (`file` event, in every tab). */
+  #fileEvent(detail) {
+    this.#emit('file', detail, true);
   }
 
   #setStatus(patch) {
@@ -233,10 +335,30 @@ export class Repo extends EventTarget {
       onChanged: (ids) => this.#remoteChanged(ids),
       onStatus: (patch) => {
         this.#setStatus(patch);
-        if ('lastSyncedAt' in patch) this.wasm.pending().then((pending) => this.#setStatus({ pending }));
+        if ('lastSyncedAt' in patch) {
+          this.wasm.pending().then((pending) => this.#setStatus({ pending }));
+          // An upload may have waited for its document's changes to reach the server.
+          if (this.#transfers?.waiting) this.#transfers.kick();
+        }
       },
     });
     this.#syncer.start();
+    this.#transfers = new Transfers({
+      wasm: this.wasm,
+      server: this.#server,
+      token: this.#token,
+      onEvent: (type, detail) => {
+        if (type === 'error') {
+          this.#setStatus({ error: detail });
+          return;
+        }
+        this.#emit(type, detail, true);
+        if (type === 'file') this.wasm.pending().then((pending) => this.#setStatus({ pending }), () => {});
+      },
+    });
+    this.#transfers.kick();
+    this.#onOnline = () => this.#transfers?.kick();
+    globalThis.addEventListener?.('online', this.#onOnline);
     this.#hydrate();
   }
 
@@ -285,6 +407,7 @@ export class Repo extends EventTarget {
         break;
       case 'outbox':
         this.#syncer?.kick();
+        this.#transfers?.kick();
         this.#setStatus({ pending: await this.wasm.pending() });
         break;
       case 'status':
@@ -293,7 +416,14 @@ export class Repo extends EventTarget {
       case 'token':
         this.#token = m.token;
         this.#syncer?.setToken(m.token);
+        this.#transfers?.setToken(m.token);
         break;
+      case 'event': {
+        const detail = m.detail.error ? { ...m.detail, error: new CairnError(m.detail.error.message, m.detail.error.code) } : m.detail;
+        this.dispatchEvent(new CustomEvent(m.event, { detail }));
+        if (m.event === 'file') this.#setStatus({ pending: await this.wasm.pending() });
+        break;
+      }
       case 'sync-now':
         if (this.#syncer) {
           this.#round().then(

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assert, launch, launchPersistent, newPage } from './lib.mjs';
 
-const [url, out, scenario] = process.argv.slice(2);
+const [url, out, scenario, ...extra] = process.argv.slice(2);
 const base = url.replace(/\/$/, '');
 
 /** A page of the test app with a repo open as `user` (window.repo). */
@@ -34,9 +34,15 @@ async function until(page, fn, arg, timeout = 20_000) {
 
 const synced = (page) => until(page, async () => window.repo.status.online && (await window.repo.outbox()).length === 0);
 
+/** A dev token for `user`, from Node. */
+async function tokenFor(user) {
+  const response = await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) });
+  return (await response.json()).token;
+}
+
 /** A server-side read of the document (as alice), through the HTTP API. */
 async function serverValue(id) {
-  const { token } = await (await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' })).json();
+  const token = await tokenFor('alice');
   const response = await fetch(`${base}/v1/docs/${id}`, { headers: { authorization: `Bearer ${token}` } });
   return response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
 }
@@ -275,6 +281,131 @@ const scenarios = {
     assert(result.status === 201 && result.stored.cid === result.cid, `the server agrees: ${JSON.stringify(result.stored)}`);
     assert(result.badVersion === 'E_INVALID_ARGUMENT', `bad cidVersion: ${result.badVersion}`);
     console.log(`browser CID ${result.cid} accepted by the server`);
+  },
+
+  /** Files: putFile offline (CID computed in wasm, blocks in IndexedDB, upload queued), reload
+   *  offline, online → uploaded (resumable API) and pinned on the real Kubo peer, Kubo serves the
+   *  same bytes; another user who may read the note downloads the attachment, verified block by
+   *  block; a tampered CAR is refused with E_CORRUPT and nothing is kept; a file deleted
+   *  before its upload is never stored on the server. */
+  async files(browser) {
+    const [kubo] = extra;
+    assert(kubo, 'the Kubo API URL is passed after the scenario name');
+    const pattern = 'const bytes = new Uint8Array(700 * 1024 + 11); for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 9)) & 255;';
+    const expected = new Uint8Array(700 * 1024 + 11);
+    for (let i = 0; i < expected.length; i++) expected[i] = (i * 7 + (i >> 9)) & 255;
+    const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+    const context = await browser.newContext();
+    const page = await newPage(context, 'F');
+    await page.goto(`${base}/`);
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.register('/sw.js?name=files', { type: 'module' });
+      await navigator.serviceWorker.ready;
+    });
+    await page.reload();
+    await openRepo(context, 'F', { page, name: 'files' });
+    const docId = await page.evaluate(async () => (await window.repo.create({ title: 'Trip notes' })).id);
+    await synced(page);
+
+    await context.setOffline(true);
+    await until(page, () => !window.repo.status.online);
+    const put = await page.evaluate(async ({ docId, pattern }) => {
+      const bytes = new Function(`${pattern} return bytes;`)();
+      const progress = [];
+      const info = await window.repo.putFile(new File([bytes], 'photo.png', { type: 'image/png' }), {
+        metadata: { album: 'trip' }, doc: docId, cidVersion: 0, onProgress: (p) => progress.push(p),
+      });
+      const doc = await window.repo.find(docId);
+      await doc.change((d) => { d.attachment = info.cid; });
+      const blob = await window.repo.getFile(info.cid);
+      const back = new Uint8Array(await blob.arrayBuffer());
+      const note = await window.repo.putFile(new Blob(['a CIDv1 file']), { name: 'note.txt', type: 'text/plain' });
+      const gone = await window.repo.putFile(new Blob(['deleted before it was uploaded']), { name: 'gone.txt' });
+      await window.repo.deleteFile(gone.cid);
+      let bad;
+      try { await window.repo.putFile('not a blob'); } catch (e) { bad = e.code; }
+      return {
+        info, note: note.cid, gone: gone.cid, bad, progress,
+        read: { same: back.length === bytes.length && back.every((x, i) => x === bytes[i]), name: blob.name, type: blob.type },
+        outbox: await window.repo.outbox(), files: await window.repo.files(),
+      };
+    }, { docId, pattern });
+    assert(put.info.state === 'local' && put.info.cid.startsWith('Qm') && put.info.size === expected.length, `stored offline: ${JSON.stringify(put.info)}`);
+    assert(put.progress.at(-1).loaded === expected.length, `import progress: ${JSON.stringify(put.progress.slice(-2))}`);
+    assert(put.read.same && put.read.name === 'photo.png' && put.read.type === 'image/png', `read back offline: ${JSON.stringify(put.read)}`);
+    assert(put.bad === 'E_INVALID_ARGUMENT', `a non-Blob is refused: ${put.bad}`);
+    // The cancelled upload leaves as soon as the uploader sees it (it needs no network).
+    const kinds = put.outbox.map((e) => `${e.kind}${e.cancelled ? ' (cancelled)' : ''}`).filter((k) => !k.endsWith('(cancelled)'));
+    assert(JSON.stringify(kinds) === JSON.stringify(['file-upload', 'changes', 'file-upload', 'file-delete']), `queued: ${kinds}`);
+    assert(put.files.length === 2 && !put.files.some((f) => f.cid === put.gone), `on the device: ${JSON.stringify(put.files)}`);
+
+    await page.reload(); // offline: the shell comes from the worker's cache
+    await openRepo(context, 'F', { page, name: 'files', signIn: false });
+    const reloaded = await page.evaluate(async (cid) => {
+      window.events = [];
+      for (const type of ['file', 'progress']) window.repo.addEventListener(type, (e) => window.events.push({ type, ...e.detail, error: e.detail.error?.code }));
+      return { files: await window.repo.files(), outbox: (await window.repo.outbox()).length, pending: window.repo.status.pending, size: (await window.repo.getFile(cid)).size };
+    }, put.info.cid);
+    assert(reloaded.files.find((f) => f.cid === put.info.cid)?.state === 'local', `still local after the reload: ${JSON.stringify(reloaded.files)}`);
+    assert(reloaded.outbox >= 4 && reloaded.pending === reloaded.outbox, `still queued: ${JSON.stringify(reloaded)}`);
+    assert(reloaded.size === expected.length, 'readable after the reload');
+    await page.screenshot({ path: `${out}/sdk-files-offline.png` });
+
+    await context.setOffline(false);
+    await until(page, async (cid) => (await window.repo.fileInfo(cid))?.pin === 'pinned', put.info.cid, 60_000);
+    await synced(page);
+    const online = await page.evaluate(async ({ cid, note }) => ({
+      info: await window.repo.fileInfo(cid), note: await window.repo.fileInfo(note), events: window.events, files: await window.repo.files(),
+    }), { cid: put.info.cid, note: put.note });
+    assert(online.info.state === 'uploaded' && online.info.onDevice && online.info.dagSize > expected.length, `uploaded: ${JSON.stringify(online.info)}`);
+    assert(online.note.state === 'uploaded', `the CIDv1 file is uploaded too: ${JSON.stringify(online.note)}`);
+    const ups = online.events.filter((e) => e.type === 'progress' && e.cid === put.info.cid && e.direction === 'upload');
+    assert(ups.length >= 2 && ups.at(-1).loaded === expected.length && ups.at(-1).total === expected.length, `upload progress: ${JSON.stringify(ups)}`);
+    assert(online.events.some((e) => e.type === 'file' && e.cid === put.info.cid && e.state === 'uploaded'), `file events: ${JSON.stringify(online.events.filter((e) => e.type === 'file'))}`);
+    const alice = await tokenFor('alice');
+    const goneInfo = await fetch(`${base}/v1/files/${put.gone}/info`, { headers: { authorization: `Bearer ${alice}` } });
+    assert(goneInfo.status === 404, `a file deleted before its upload never reached the server: ${goneInfo.status}`);
+    const served = new Uint8Array(await (await fetch(`${kubo}/api/v0/cat?arg=${put.info.cid}`, { method: 'POST' })).arrayBuffer());
+    assert(same(served, expected), `Kubo serves the same bytes (${served.length})`);
+
+    // Bob may read the note: he downloads its attachment, verified block by block.
+    const share = await fetch(`${base}/v1/docs/${docId}/members/bob`, {
+      method: 'PUT', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: '{"role":"reader"}',
+    });
+    assert(share.status === 204, `shared with bob: ${share.status}`);
+    const bob = await openRepo(await browser.newContext(), 'B', { name: 'files-bob', user: 'bob' });
+    const got = await bob.evaluate(async ({ docId, pattern }) => {
+      const bytes = new Function(`${pattern} return bytes;`)();
+      const doc = await window.repo.find(docId);
+      const cid = doc.value().attachment;
+      const progress = [];
+      const file = await window.repo.getFile(cid, { onProgress: (p) => progress.push(p.loaded) });
+      const back = new Uint8Array(await file.arrayBuffer());
+      let denied;
+      try { await window.repo.getFile('bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'); } catch (e) { denied = e.code; }
+      return { cid, name: file.name, type: file.type, same: back.length === bytes.length && back.every((x, i) => x === bytes[i]), progress, files: await window.repo.files(), denied };
+    }, { docId, pattern });
+    assert(got.cid === put.info.cid && got.same && got.name === 'photo.png' && got.type === 'image/png', `bob downloads it: ${JSON.stringify({ ...got, progress: got.progress.length })}`);
+    assert(got.progress.length > 0 && got.files.length === 1 && got.files[0].state === 'remote', `kept as a download: ${JSON.stringify(got.files)}`);
+    assert(got.denied === 'E_NOT_FOUND', `a file nobody shared is not found: ${got.denied}`);
+
+    // A tampered copy (one byte of the CAR flipped on the way) is refused and nothing is kept.
+    const evil = await browser.newContext();
+    await evil.route('**/ipfs/**', async (route) => {
+      const response = await route.fetch();
+      const body = Buffer.from(await response.body());
+      body[body.length - 100] ^= 1;
+      await route.fulfill({ response, body });
+    });
+    const e = await openRepo(evil, 'E', { name: 'files-evil' });
+    const tampered = await e.evaluate(async (cid) => {
+      let code;
+      try { await window.repo.getFile(cid); } catch (err) { code = err.code; }
+      return { code, files: await window.repo.files(), parts: await window.repo.wasm.readFile(cid) };
+    }, put.info.cid);
+    assert(tampered.code === 'E_CORRUPT' && tampered.files.length === 0 && tampered.parts === undefined, `tampering is refused: ${JSON.stringify(tampered)}`);
+    console.log(`file ${put.info.cid}: stored offline, uploaded, pinned, downloaded by bob, tampering refused`);
   },
 
   /** Storage pressure: quota errors are E_QUOTA and change nothing; an evicted database is re-hydrated from the server. */

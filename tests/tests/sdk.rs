@@ -1,7 +1,9 @@
 //! The browser SDK end to end: real Chromium (Playwright) against the real server binary on
 //! PostgreSQL, one scenario per test (see `tests/e2e/sdk.mjs`): offline edits surviving a
 //! reload, concurrent offline edits converging, the Service Worker draining the outbox, and
-//! two tabs sharing one leader, and a CID computed in the browser that the server accepts.
+//! two tabs sharing one leader, a CID computed in the browser that the server accepts, and
+//! files: stored offline, uploaded after a reload, pinned on the real Kubo peer, downloaded
+//! and verified in other contexts (a tampered copy refused).
 
 mod support;
 
@@ -11,6 +13,12 @@ use cairn_harness::server::ServerProcess;
 use cairn_harness::{artifacts_dir, browser, postgres, temp_dir, workspace_root};
 
 async fn scenario(name: &str) {
+    scenario_with(name, &[], &[]).await;
+}
+
+/// Runs scenario `name` against a server started with `extra` arguments; `node_args` follow
+/// the scenario's name on the script's command line.
+async fn scenario_with(name: &str, extra: &[&str], node_args: &[&str]) {
     support::require_fresh_pkg();
     let root = workspace_root();
     let database = postgres::fresh_database().await;
@@ -18,7 +26,7 @@ async fn scenario(name: &str) {
     let artifacts = artifacts_dir("sdk");
     let www = root.join("tests/e2e/www").display().to_string();
     let pkg = root.join("pkg").display().to_string();
-    let args = [
+    let mut args = vec![
         "--database-url",
         &database,
         "--data-dir",
@@ -29,6 +37,7 @@ async fn scenario(name: &str) {
         &pkg,
         "--dev-auth",
     ];
+    args.extend_from_slice(extra);
     let log = artifacts.join(format!("{name}.log"));
     let server = ServerProcess::start(
         Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
@@ -37,9 +46,11 @@ async fn scenario(name: &str) {
     );
     let url = server.url.clone();
     let artifacts = artifacts.display().to_string();
-    let name = name.to_owned();
+    let mut node: Vec<String> = vec![url, artifacts, name.to_owned()];
+    node.extend(node_args.iter().map(|a| (*a).to_owned()));
     let output = tokio::task::spawn_blocking(move || {
-        browser::run_node("tests/e2e/sdk.mjs", &[&url, &artifacts, &name])
+        let node: Vec<&str> = node.iter().map(String::as_str).collect();
+        browser::run_node("tests/e2e/sdk.mjs", &node)
     })
     .await
     .expect("the scenario ran");
@@ -80,4 +91,24 @@ async fn tabs_share_one_leader_and_see_each_other() {
 #[tokio::test]
 async fn the_browser_computes_the_cid_the_server_verifies() {
     scenario("fileCid").await;
+}
+
+#[tokio::test]
+async fn files_stored_offline_upload_pin_and_download_verified() {
+    let kubo = cairn_harness::kubo::Kubo::start();
+    let api = kubo.api_url.clone();
+    scenario_with(
+        "files",
+        &[
+            "--pin-backend",
+            "kubo",
+            "--kubo-api-url",
+            &api,
+            "--pin-retry-max-secs",
+            "1",
+        ],
+        &[&api],
+    )
+    .await;
+    drop(kubo);
 }

@@ -34,6 +34,9 @@ pub enum ClientError {
     /// The server's reply did not follow the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// Bytes received for a file are not the file its CID names (nothing was kept).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 impl ClientError {
@@ -48,6 +51,20 @@ impl ClientError {
             ClientError::Server { code, .. } => code,
             ClientError::Busy(_) => "E_BUSY",
             ClientError::Protocol(_) => "E_PROTOCOL",
+            ClientError::Corrupt(_) => "E_CORRUPT",
+        }
+    }
+
+    /// Whether trying again later may succeed (offline, a busy or failing server, storage
+    /// that may free up); `false` for a refusal that will not change.
+    pub fn retryable(&self) -> bool {
+        match self {
+            ClientError::Offline(_) | ClientError::Quota(_) | ClientError::Storage(_) => true,
+            ClientError::Server { status, .. } => {
+                cairn_core::sync::client::failure_for_status(*status)
+                    == cairn_core::retry::Failure::Retryable
+            }
+            _ => false,
         }
     }
 

@@ -7,6 +7,10 @@ use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use cairn_core::content::CidVersion;
+
+use crate::engine::{FileOp, PutOptions};
+use crate::storage::files::file_to_js;
 use crate::storage::outbox_entry_to_js;
 use crate::{ClientError, Engine, Remote, parse_ops};
 
@@ -26,6 +30,18 @@ fn ids_js(ids: &[DocumentId]) -> JsValue {
         .map(|id| JsValue::from_str(&id.to_string()))
         .collect::<Array>()
         .into()
+}
+
+/// A JavaScript array of `items`, each converted by `to_js`.
+fn js_list<T>(
+    items: &[T],
+    to_js: impl Fn(&T) -> Result<JsValue, ClientError>,
+) -> Result<JsValue, ClientError> {
+    Ok(items
+        .iter()
+        .map(to_js)
+        .collect::<Result<Array, _>>()?
+        .into())
 }
 
 fn promise<F>(f: F) -> Promise
@@ -150,14 +166,7 @@ impl WasmRepo {
     /// `outbox(): Promise<object[]>`
     pub fn outbox(&self) -> Promise {
         let engine = self.engine.clone();
-        promise(async move {
-            let entries = engine.outbox().await?;
-            Ok(entries
-                .iter()
-                .map(outbox_entry_to_js)
-                .collect::<Result<Array, _>>()?
-                .into())
-        })
+        promise(async move { js_list(&engine.outbox().await?, outbox_entry_to_js) })
     }
 
     /// `pending(): Promise<number>` — operations still to deliver.
@@ -315,6 +324,196 @@ impl WasmRepo {
     pub fn close(self) {
         self.engine.close();
     }
+
+    /// `putFile(blob, {name, type, metadata?, doc?, cidVersion?}, onProgress?):
+    /// Promise<FileInfo>` — imports the blob (its CID computed as it streams), stores it and
+    /// queues its upload; `onProgress(bytesRead, total)`.
+    #[wasm_bindgen(js_name = putFile)]
+    pub fn put_file(
+        &self,
+        blob: web_sys::Blob,
+        options: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let options = put_options(&options)?;
+            let report = |loaded: f64, total: f64| {
+                if let Some(f) = &on_progress {
+                    let _ = f.call2(&JsValue::NULL, &loaded.into(), &total.into());
+                }
+            };
+            file_to_js(&engine.put_file(&blob, options, &report).await?)
+        })
+    }
+
+    /// `readFile(cid): Promise<Uint8Array[] | undefined>` — the file's bytes from this
+    /// device, verified, as `Blob` parts; `undefined` if it is not (entirely) here.
+    #[wasm_bindgen(js_name = readFile)]
+    pub fn read_file(&self, cid: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(engine
+                .read_parts(&cid)
+                .await?
+                .map_or(JsValue::UNDEFINED, |parts| {
+                    parts.into_iter().collect::<Array>().into()
+                }))
+        })
+    }
+
+    /// `file(cid): Promise<FileInfo | undefined>` — the record of a file on this device.
+    pub fn file(&self, cid: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            match engine.file(&cid).await? {
+                Some(entry) => file_to_js(&entry),
+                None => Ok(JsValue::UNDEFINED),
+            }
+        })
+    }
+
+    /// `files(): Promise<FileInfo[]>` — every file on this device.
+    pub fn files(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move { js_list(&engine.files().await?, file_to_js) })
+    }
+
+    /// `deleteFile(cid): Promise<void>` — here at once, on the server through the outbox.
+    #[wasm_bindgen(js_name = deleteFile)]
+    pub fn delete_file(&self, cid: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            engine.delete_file(&cid).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `fileOp(server, token, onProgress?): Promise<{state, cid?, kind?, error?,
+    /// retryable?}>` — carries out the next file operation; `state` is `idle`, `waiting`,
+    /// `busy`, `done` or `failed`; `onProgress(cid, sent, total)` during an upload.
+    #[wasm_bindgen(js_name = fileOp)]
+    pub fn file_op(
+        &self,
+        server: String,
+        token: String,
+        on_progress: Option<js_sys::Function>,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let report = progress_fn(on_progress);
+            let done = engine.file_op(&remote(server, token), &report).await?;
+            Ok(file_op_js(done))
+        })
+    }
+
+    /// `nextFileDue(): Promise<number | undefined>` — when a file operation may go next.
+    #[wasm_bindgen(js_name = nextFileDue)]
+    pub fn next_file_due(&self) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(engine
+                .next_file_due()
+                .await?
+                .map_or(JsValue::UNDEFINED, JsValue::from_f64))
+        })
+    }
+
+    /// `download(cid, server, token, onProgress?): Promise<FileInfo>` — fetches the file's
+    /// CAR, verifying each block before storing it; `onProgress(cid, received, total)`.
+    pub fn download(
+        &self,
+        cid: String,
+        server: String,
+        token: String,
+        on_progress: Option<js_sys::Function>,
+    ) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            let report = progress_fn(on_progress);
+            let entry = engine
+                .download(&remote(server, token), &cid, &report)
+                .await?;
+            file_to_js(&entry)
+        })
+    }
+}
+
+fn progress_fn(f: Option<js_sys::Function>) -> impl Fn(&str, f64, f64) {
+    move |cid: &str, done: f64, total: f64| {
+        if let Some(f) = &f {
+            let _ = f.call3(&JsValue::NULL, &cid.into(), &done.into(), &total.into());
+        }
+    }
+}
+
+fn file_op_js(done: FileOp) -> JsValue {
+    let out = Object::new();
+    let set = |k: &str, v: JsValue| {
+        let _ = Reflect::set(&out, &k.into(), &v);
+    };
+    let state = match done {
+        FileOp::Idle => "idle",
+        FileOp::Waiting => "waiting",
+        FileOp::Busy => "busy",
+        FileOp::Done { cid, kind } => {
+            set("cid", cid.into());
+            set("kind", kind.into());
+            "done"
+        }
+        FileOp::Failed {
+            cid,
+            kind,
+            error,
+            retryable,
+        } => {
+            set("cid", cid.into());
+            set("kind", kind.into());
+            set("error", error.to_js());
+            set("retryable", retryable.into());
+            "failed"
+        }
+    };
+    set("state", state.into());
+    out.into()
+}
+
+/// `{name, type, metadata?, doc?, cidVersion?}` from JavaScript.
+fn put_options(options: &JsValue) -> Result<PutOptions, ClientError> {
+    let get = |k: &str| Reflect::get(options, &k.into()).unwrap_or(JsValue::UNDEFINED);
+    let bad = |m: &str| ClientError::InvalidArgument(m.to_owned());
+    let text = |k: &str| -> Result<String, ClientError> {
+        let v = get(k);
+        if v.is_undefined() || v.is_null() {
+            return Ok(String::new());
+        }
+        v.as_string()
+            .ok_or_else(|| bad(&format!("putFile: {k} must be a string")))
+    };
+    let metadata = match get("metadata") {
+        v if v.is_undefined() || v.is_null() => "{}".to_owned(),
+        v if v.is_object() && !Array::is_array(&v) => js_sys::JSON::stringify(&v)
+            .map(String::from)
+            .map_err(|_| bad("putFile: metadata must be JSON"))?,
+        _ => return Err(bad("putFile: metadata must be a plain object")),
+    };
+    let document = match text("doc")? {
+        id if id.is_empty() => None,
+        id => Some(parse_id(&id)?),
+    };
+    let version = match get("cidVersion").as_f64() {
+        None if get("cidVersion").is_undefined() => CidVersion::V1,
+        Some(1.0) => CidVersion::V1,
+        Some(0.0) => CidVersion::V0,
+        _ => return Err(bad("putFile: cidVersion must be 0 or 1")),
+    };
+    Ok(PutOptions {
+        name: text("name")?,
+        content_type: text("type")?,
+        metadata,
+        document,
+        version,
+    })
 }
 
 /// Computes a file's CID as its bytes stream in, exactly as `ipfs add` would (JS:

@@ -15,7 +15,7 @@ mod remote;
 mod storage;
 
 pub use doc::{Document, LocalChange, Op, Seg, parse_ops};
-pub use engine::{Engine, Handled};
+pub use engine::{Engine, FileOp, Handled, PutOptions};
 pub use error::ClientError;
 pub use facade::FileImporter;
 pub use remote::Remote;

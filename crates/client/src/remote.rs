@@ -15,9 +15,16 @@ pub struct Remote {
     pub token: String,
 }
 
+impl Remote {
+    /// The URL of `path` (which starts with `/`) on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server.trim_end_matches('/'))
+    }
+}
+
 /// `POST /v1/sync` with `request`.
 pub async fn send_sync(remote: &Remote, request: SyncRequest) -> Result<SyncResponse, ClientError> {
-    let url = format!("{}/v1/sync", remote.server.trim_end_matches('/'));
+    let url = remote.url("/v1/sync");
     let frame = Message::SyncRequest(request).encode();
     let reply = net::send(
         "POST",

@@ -95,8 +95,11 @@ async fn file_blocks_survive_reopen_and_read_back_verified() {
         name: "photo.raw".into(),
         content_type: "application/octet-stream".into(),
         size: data.len() as f64,
+        metadata: "{}".into(),
         state: "local".into(),
         created_at: 1.0,
+        upload_id: None,
+        code: None,
     };
     engine.record_file(&entry).await.unwrap();
     engine.close();
@@ -106,6 +109,131 @@ async fn file_blocks_survive_reopen_and_read_back_verified() {
     assert_eq!(engine.files().await.unwrap(), vec![entry]);
     assert!(engine.read_file(&cid).await.unwrap() == Some(data));
     assert!(engine.file("not a cid").await.is_err());
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}
+
+fn blob_of(data: &[u8], parts: usize) -> web_sys::Blob {
+    let array = js_sys::Array::new();
+    for piece in data.chunks(data.len().div_ceil(parts.max(1)).max(1)) {
+        array.push(&js_sys::Uint8Array::from(piece));
+    }
+    web_sys::Blob::new_with_u8_array_sequence(&array).unwrap()
+}
+
+fn options(name: &str, version: cairn_core::content::CidVersion) -> cairn_client::PutOptions {
+    cairn_client::PutOptions {
+        name: name.into(),
+        content_type: "application/octet-stream".into(),
+        metadata: r#"{"album":"test"}"#.into(),
+        document: None,
+        version,
+    }
+}
+
+/// `put_file` streams a real `Blob` through the importer: the CID is the one the importer
+/// gives for the same bytes, the blocks and record are stored, an upload is queued, progress
+/// is reported, and the file reads back as `Blob` parts, byte for byte.
+#[wasm_bindgen_test]
+async fn put_file_stores_the_blob_and_queues_its_upload() {
+    use cairn_core::content::{CidVersion, ImportOptions, import};
+    use cairn_core::outbox::OpKind;
+
+    let name = unique_name("put");
+    let engine = cairn_client::Engine::open(&name).await.unwrap();
+    let data: Vec<u8> = (0..900_000u32).map(|i| (i * 13 % 241) as u8).collect();
+    for version in [CidVersion::V1, CidVersion::V0] {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let report = |done: f64, total: f64| seen.borrow_mut().push((done, total));
+        let entry = engine
+            .put_file(&blob_of(&data, 7), options("big.bin", version), &report)
+            .await
+            .unwrap();
+        let (_, imported) = import(
+            &data,
+            ImportOptions {
+                version,
+                ..ImportOptions::default()
+            },
+        );
+        assert_eq!(entry.cid, imported.root.to_string());
+        assert_eq!(entry.state, "local");
+        assert_eq!(entry.size, data.len() as f64);
+        let seen = seen.borrow().clone();
+        assert_eq!(seen.last(), Some(&(data.len() as f64, data.len() as f64)));
+        assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress grows");
+        let parts = engine.read_parts(&entry.cid).await.unwrap().unwrap();
+        assert!(parts.len() >= 4, "a Blob part per leaf");
+        assert!(engine.read_file(&entry.cid).await.unwrap() == Some(data.clone()));
+    }
+    let outbox = engine.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(
+        outbox
+            .iter()
+            .all(|e| matches!(&e.kind, OpKind::FileUpload(u)
+        if u.name == "big.bin" && u.metadata.contains("album") && !u.cancelled))
+    );
+    assert_eq!(engine.pending().await.unwrap(), 2);
+    assert_eq!(engine.files().await.unwrap().len(), 2);
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}
+
+/// Deleting a file cancels its queued upload, queues the deletion for the server, and removes
+/// its record and blocks, but not a block another file still uses.
+#[wasm_bindgen_test]
+async fn delete_file_cancels_the_upload_and_keeps_shared_blocks() {
+    use cairn_core::content::CidVersion;
+    use cairn_core::outbox::OpKind;
+
+    let name = unique_name("delete");
+    let engine = cairn_client::Engine::open(&name).await.unwrap();
+    let chunk = 256 * 1024;
+    // Both files start with the same chunk: one leaf block is shared.
+    let a: Vec<u8> = (0..2 * chunk).map(|i| (i / 1000) as u8).collect();
+    let mut b = a[..chunk].to_vec();
+    b.extend((0..chunk).map(|i| (i % 7) as u8));
+    let none = |_: f64, _: f64| {};
+    let fa = engine
+        .put_file(&blob_of(&a, 3), options("a", CidVersion::V1), &none)
+        .await
+        .unwrap();
+    let fb = engine
+        .put_file(&blob_of(&b, 3), options("b", CidVersion::V1), &none)
+        .await
+        .unwrap();
+    engine.delete_file(&fa.cid).await.unwrap();
+    assert_eq!(engine.file(&fa.cid).await.unwrap(), None);
+    assert_eq!(
+        engine.read_file(&fa.cid).await.unwrap(),
+        None,
+        "its blocks are gone"
+    );
+    assert!(
+        engine.read_file(&fb.cid).await.unwrap() == Some(b),
+        "the shared leaf is kept"
+    );
+    let kinds: Vec<_> = engine
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| match e.kind {
+            OpKind::FileUpload(u) => format!("upload {} cancelled={}", u.name, u.cancelled),
+            OpKind::FileDelete { cid } => format!("delete {}", cid == fa.cid.parse().unwrap()),
+            OpKind::DocumentChanges { .. } => "changes".into(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "upload a cancelled=true",
+            "upload b cancelled=false",
+            "delete true"
+        ]
+    );
+    assert!(engine.delete_file("nonsense").await.is_err());
     engine.close();
     cairn_client::delete_database(&name).await.unwrap();
 }

@@ -8,8 +8,9 @@ handleSyncEvents({ name });
 const SHELL = [
   '/', '/index.html',
   '/pkg/index.js', '/pkg/sw.js',
-  '/pkg/src/doc.js', '/pkg/src/errors.js', '/pkg/src/proxy.js', '/pkg/src/repo.js',
-  '/pkg/src/sync.js', '/pkg/src/tabs.js', '/pkg/src/wasm.js',
+  '/pkg/src/doc.js', '/pkg/src/errors.js', '/pkg/src/files.js', '/pkg/src/proxy.js',
+  '/pkg/src/repo.js', '/pkg/src/sync.js', '/pkg/src/tabs.js', '/pkg/src/transfers.js',
+  '/pkg/src/wasm.js',
   '/pkg/wasm/cairn_client.js', '/pkg/wasm/cairn_client_bg.wasm',
 ];
 

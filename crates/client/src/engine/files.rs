@@ -1,16 +1,104 @@
-//! Files kept on this device: their IPFS blocks (checked against their CIDs on the way in and
-//! out) and their records. Uploading them through the outbox builds on this.
+//! Files kept on this device: imported from a `Blob` as it streams (its IPFS blocks stored
+//! in IndexedDB, each checked against its CID on the way in and out), their records, reading
+//! them back, and deleting them (queued for the server too). Moving files to and from the
+//! server is in `transfer`.
 
-use cairn_core::content::unixfs::{self, NodeType};
-use cairn_core::content::{Cid, Codec};
+use std::collections::HashSet;
 
-use super::Engine;
+use cairn_core::DocumentId;
+use cairn_core::content::{Cid, CidVersion, Codec, DagOrder, FileWalk, ImportOptions, Importer};
+use cairn_core::outbox::{FileUpload, OpKind, OpStatus, OutboxEntry};
+use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, ReadableStreamDefaultReader};
+
+use super::{Engine, new_op_id, now};
 use crate::ClientError;
 use crate::storage::files::{self, FileEntry};
 
-fn parse_cid(cid: &str) -> Result<Cid, ClientError> {
+/// Blocks are written to IndexedDB in transactions of about this many bytes.
+const BATCH_BYTES: usize = 4 << 20;
+
+pub(crate) fn parse_cid(cid: &str) -> Result<Cid, ClientError> {
     cid.parse()
         .map_err(|e| ClientError::InvalidArgument(format!("invalid CID {cid:?}: {e}")))
+}
+
+/// What `put_file` stores with a file.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub name: String,
+    pub content_type: String,
+    /// A JSON object, as text.
+    pub metadata: String,
+    /// Attach the file to this document once uploaded.
+    pub document: Option<DocumentId>,
+    pub version: CidVersion,
+}
+
+/// A new outbox entry of `kind`, due now (IndexedDB assigns its `seq`).
+pub(super) fn new_entry(kind: OpKind) -> OutboxEntry {
+    OutboxEntry {
+        id: new_op_id(),
+        seq: 0,
+        kind,
+        attempts: 0,
+        next_attempt_at: now() as u64,
+        status: OpStatus::Pending,
+        created_at: now() as u64,
+        last_error: None,
+    }
+}
+
+/// Blocks waiting to be written together.
+#[derive(Debug, Default)]
+pub(super) struct BlockBatch {
+    blocks: Vec<(String, Vec<u8>)>,
+    pub bytes: usize,
+}
+
+impl BlockBatch {
+    pub fn add(&mut self, made: &mut Vec<cairn_core::content::Block>) {
+        for block in made.drain(..) {
+            self.bytes += block.data.len();
+            self.blocks.push((block.cid.to_string(), block.data));
+        }
+    }
+
+    pub fn push(&mut self, cid: Cid, data: Vec<u8>) {
+        self.bytes += data.len();
+        self.blocks.push((cid.to_string(), data));
+    }
+
+    /// Writes the batch in one transaction; the CIDs that were new.
+    pub async fn store(&mut self, engine: &Engine) -> Result<Vec<String>, ClientError> {
+        let added = files::put_blocks(engine.db(), &self.blocks).await?;
+        self.blocks.clear();
+        self.bytes = 0;
+        Ok(added)
+    }
+}
+
+/// The next chunk of a stream being read, or `None` at its end.
+async fn read_chunk(
+    reader: &ReadableStreamDefaultReader,
+) -> Result<Option<Uint8Array>, ClientError> {
+    let read = JsFuture::from(reader.read())
+        .await
+        .map_err(|e| ClientError::InvalidArgument(format!("cannot read the file: {e:?}")))?;
+    let done = js_sys::Reflect::get(&read, &"done".into())
+        .ok()
+        .and_then(|d| d.as_bool())
+        .unwrap_or(true);
+    if done {
+        return Ok(None);
+    }
+    js_sys::Reflect::get(&read, &"value".into())
+        .ok()
+        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        .map(Some)
+        .ok_or_else(|| ClientError::InvalidArgument("an unreadable file".into()))
 }
 
 impl Engine {
@@ -24,7 +112,7 @@ impl Engine {
                 )));
             }
         }
-        files::put_blocks(self.db(), blocks).await
+        files::put_blocks(self.db(), blocks).await.map(|_| ())
     }
 
     /// Records a file whose blocks are stored.
@@ -43,33 +131,178 @@ impl Engine {
         files::list_files(self.db()).await
     }
 
-    /// A file's bytes from the stored blocks, each checked against its CID; `None` when a
-    /// block is missing (the file is not, or not entirely, on this device).
-    pub async fn read_file(&self, cid: &str) -> Result<Option<Vec<u8>>, ClientError> {
-        let mut out = Vec::new();
-        let mut todo = vec![parse_cid(cid)?];
-        while let Some(cid) = todo.pop() {
+    /// Imports `blob` as it streams: its blocks are stored as they are made, then its record
+    /// and its upload, in one transaction, so it is on the device (and queued) once this
+    /// resolves, online or not. `progress(bytes read, total)` follows the import. On failure
+    /// (a full quota, say) the blocks it added are removed again.
+    pub async fn put_file(
+        &self,
+        blob: &Blob,
+        options: PutOptions,
+        progress: &dyn Fn(f64, f64),
+    ) -> Result<FileEntry, ClientError> {
+        let mut added = Vec::new();
+        let result = self.import_blob(blob, options, progress, &mut added).await;
+        if result.is_err() {
+            let _ = files::delete_blocks(self.db(), &added).await;
+        }
+        result
+    }
+
+    async fn import_blob(
+        &self,
+        blob: &Blob,
+        options: PutOptions,
+        progress: &dyn Fn(f64, f64),
+        added: &mut Vec<String>,
+    ) -> Result<FileEntry, ClientError> {
+        let total = blob.size();
+        let reader: ReadableStreamDefaultReader = blob.stream().get_reader().unchecked_into();
+        let mut importer = Importer::new(ImportOptions {
+            version: options.version,
+            ..ImportOptions::default()
+        });
+        let (mut made, mut batch) = (Vec::new(), BlockBatch::default());
+        while let Some(chunk) = read_chunk(&reader).await? {
+            importer.write(&chunk.to_vec(), &mut made);
+            batch.add(&mut made);
+            if batch.bytes >= BATCH_BYTES {
+                added.extend(batch.store(self).await?);
+            }
+            progress(importer.bytes_written() as f64, total);
+        }
+        let imported = importer.finish(&mut made);
+        batch.add(&mut made);
+        added.extend(batch.store(self).await?);
+        progress(total, total);
+        self.record_put(imported.root, imported.size, options).await
+    }
+
+    /// The record and the upload operation of a file whose blocks are stored.
+    async fn record_put(
+        &self,
+        cid: Cid,
+        size: u64,
+        options: PutOptions,
+    ) -> Result<FileEntry, ClientError> {
+        let key = cid.to_string();
+        let existing = files::get_file(self.db(), &key).await?;
+        let metadata = if options.metadata.is_empty() {
+            "{}".to_owned()
+        } else {
+            options.metadata
+        };
+        let entry = FileEntry {
+            cid: key,
+            name: options.name.clone(),
+            content_type: options.content_type.clone(),
+            size: size as f64,
+            metadata: metadata.clone(),
+            // Already on the server: the upload finds it there and only attaches it.
+            state: match existing.as_ref().map(|e| e.state.as_str()) {
+                Some("uploaded") => "uploaded".into(),
+                _ => "local".into(),
+            },
+            created_at: existing.as_ref().map_or(now(), |e| e.created_at),
+            upload_id: existing.and_then(|e| e.upload_id),
+            code: None,
+        };
+        let op = new_entry(OpKind::FileUpload(FileUpload {
+            cid,
+            size,
+            name: options.name,
+            content_type: options.content_type,
+            metadata,
+            document: options.document,
+            cancelled: false,
+        }));
+        files::put_file_with_op(self.db(), Some(&entry), &op).await?;
+        Ok(entry)
+    }
+
+    /// A file's bytes from the blocks stored here, each checked against its CID, as the
+    /// pieces of a `Blob`; `None` when a block is missing (the file is not, or not entirely,
+    /// on this device).
+    pub async fn read_parts(&self, cid: &str) -> Result<Option<Vec<Uint8Array>>, ClientError> {
+        let mut walk = FileWalk::new(parse_cid(cid)?, u64::MAX, 0, u64::MAX);
+        let mut parts = Vec::new();
+        while let Some(cid) = walk.next_block() {
             let key = cid.to_string();
-            let Some(bytes) = files::get_block(self.db(), &key).await? else {
+            let Some(array) = files::get_block(self.db(), &key).await? else {
                 return Ok(None);
             };
+            let bytes = array.to_vec();
             if !cid.verifies(&bytes) {
-                return Err(ClientError::Storage(format!(
+                return Err(ClientError::Corrupt(format!(
                     "stored block {key} is corrupt"
                 )));
             }
+            let whole = bytes.len();
+            let data = walk
+                .block(bytes)
+                .map_err(|e| ClientError::Corrupt(e.to_string()))?;
+            match data.len() {
+                0 => {}
+                // A raw leaf: the stored array itself is the piece.
+                n if n == whole && cid.codec() == Codec::Raw => parts.push(array),
+                _ => parts.push(Uint8Array::from(data.as_slice())),
+            }
+        }
+        Ok(Some(parts))
+    }
+
+    /// A file's bytes from the blocks stored here (see [`read_parts`](Self::read_parts)).
+    pub async fn read_file(&self, cid: &str) -> Result<Option<Vec<u8>>, ClientError> {
+        Ok(self
+            .read_parts(cid)
+            .await?
+            .map(|parts| parts.iter().flat_map(|p| p.to_vec()).collect()))
+    }
+
+    /// Deletes a file here and, through the outbox, on the server: a queued upload of it is
+    /// cancelled, its record goes, and so do its blocks that no other file here uses.
+    pub async fn delete_file(&self, cid: &str) -> Result<(), ClientError> {
+        let cid = parse_cid(cid)?;
+        let key = cid.to_string();
+        let op = new_entry(OpKind::FileDelete { cid });
+        crate::storage::cancel_uploads_and_queue(self.db(), &key, &op).await?;
+        let mut garbage = self.dag_blocks(cid).await?;
+        for other in files::list_files(self.db()).await? {
+            if other.cid != key
+                && let Ok(other) = other.cid.parse()
+            {
+                let kept = self.dag_blocks(other).await?;
+                garbage.retain(|c| !kept.contains(c));
+            }
+        }
+        files::delete_file(self.db(), &key).await?;
+        files::delete_blocks(self.db(), &garbage.into_iter().collect::<Vec<_>>()).await
+    }
+
+    /// The CIDs of a file's blocks stored here, read from its DAG's inner nodes (leaves are
+    /// named by their parents and not read).
+    async fn dag_blocks(&self, root: Cid) -> Result<HashSet<String>, ClientError> {
+        let mut order = DagOrder::new(root);
+        let mut found = HashSet::new();
+        while let Some(cid) = order.next_block() {
+            let key = cid.to_string();
             if cid.codec() == Codec::Raw {
-                out.extend_from_slice(&bytes);
+                order
+                    .block(&[])
+                    .map_err(|e| ClientError::Corrupt(e.to_string()))?;
+                found.insert(key);
                 continue;
             }
-            let node = unixfs::decode(&bytes)
-                .map_err(|e| ClientError::Storage(format!("block {key}: {e}")))?;
-            if !matches!(node.node_type, NodeType::File | NodeType::Raw) {
-                return Err(ClientError::InvalidArgument(format!("{key} is not a file")));
+            match files::get_block(self.db(), &key).await? {
+                Some(bytes) => {
+                    if order.block(&bytes.to_vec()).is_err() {
+                        order.skip();
+                    }
+                    found.insert(key);
+                }
+                None => order.skip(),
             }
-            out.extend_from_slice(&node.data);
-            todo.extend(node.links.iter().rev().map(|l| l.cid));
         }
-        Ok(Some(out))
+        Ok(found)
     }
 }

@@ -1,7 +1,8 @@
 //! The repository engine: documents in memory over their IndexedDB records, local changes
 //! written with their outbox entries in group-committed transactions, and the client side of
 //! sync rounds (build a request from the outbox, apply an answer or a push, account for
-//! failures). Transport (fetch, WebSocket, timers, tabs) is the caller's: the JavaScript
+//! failures), and files: kept on the device (`files`), uploaded, deleted and downloaded
+//! through the outbox and the file API (`transfer`). Transport (fetch, WebSocket, timers, tabs) is the caller's: the JavaScript
 //! wrapper, or [`Engine::drain`] for a Service Worker.
 //!
 //! IndexedDB is the truth. Several engines (tabs, a worker) may share one database: each
@@ -10,8 +11,11 @@
 
 mod files;
 mod sync;
+mod transfer;
 
+pub use self::files::PutOptions;
 pub use self::sync::Handled;
+pub use self::transfer::FileOp;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -51,6 +55,8 @@ struct State {
     flushing: bool,
     in_flight: Option<sync::InFlight>,
     next_request: u64,
+    /// A file operation is being carried out (one at a time per engine).
+    transferring: bool,
 }
 
 #[derive(Debug)]

@@ -65,7 +65,7 @@ impl Engine {
             .collect();
         let documents: Vec<DocumentId> = entries
             .iter()
-            .map(|e| e.kind.document())
+            .filter_map(|e| e.kind.document())
             .chain(pull.iter().copied())
             .collect();
         for id in &documents {
@@ -148,7 +148,12 @@ impl Engine {
         self.fail(&f.ops, failure, code).await
     }
 
-    async fn fail(&self, ops: &[OpId], failure: Failure, code: &str) -> Result<(), ClientError> {
+    pub(super) async fn fail(
+        &self,
+        ops: &[OpId],
+        failure: Failure,
+        code: &str,
+    ) -> Result<(), ClientError> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -283,12 +288,24 @@ impl Engine {
     }
 
     /// Drains the outbox over HTTP until it is empty or a round fails (what a Service
-    /// Worker's `sync` event does). Returns how many operations were sent and acknowledged.
+    /// Worker's `sync` event does): document changes first (an upload may wait for its
+    /// document), then file operations, until none may go now. Returns how many operations
+    /// were delivered (or refused for good).
     pub async fn drain(&self, remote: &Remote) -> Result<usize, ClientError> {
         let before = self.pending().await?;
         while let Some((_, sent)) = self.sync_http(remote, &[]).await? {
             if sent == 0 {
                 break;
+            }
+        }
+        loop {
+            match self.file_op(remote, &|_, _, _| {}).await? {
+                super::FileOp::Done { .. }
+                | super::FileOp::Failed {
+                    retryable: false, ..
+                } => {}
+                super::FileOp::Failed { error, .. } => return Err(error),
+                _ => break,
             }
         }
         Ok(before.saturating_sub(self.pending().await?))

@@ -9,7 +9,8 @@
 //!   code, createdAt}` — operations waiting for the server's ack.
 //! - `sync` `{doc, heads: string[]}` — the heads the server acknowledged, per document.
 //! - `meta` `{key, value}` — the bearer token (for the Service Worker) and markers.
-//! - `blocks`, `files` — files kept on this device (see [`files`]; added in version 3).
+//! - `blocks`, `files` — files kept on this device (see [`files`]; added in version 3). File
+//!   uploads and deletions are outbox entries too (`kind`: `file-upload`, `file-delete`).
 //!
 //! A local change and its outbox entry are written in the same transaction. Keys grow in
 //! commit order across tabs (IndexedDB serializes read-write transactions on a store), so
@@ -246,6 +247,37 @@ pub async fn read_outbox(db: &Rexie) -> Result<Vec<OutboxEntry>, ClientError> {
     all.iter().map(outbox_entry).collect()
 }
 
+/// In one transaction: marks every queued upload of file `cid` cancelled (an uploader sees it
+/// before its next piece and stops), and queues `op` (new) after them.
+pub async fn cancel_uploads_and_queue(
+    db: &Rexie,
+    cid: &str,
+    op: &OutboxEntry,
+) -> Result<(), ClientError> {
+    let tx = db.transaction(&[OUTBOX], TransactionMode::ReadWrite)?;
+    let outbox = tx.store(OUTBOX)?;
+    for record in outbox.get_all(None, None).await? {
+        let upload = get_field(&record, "kind").as_string().as_deref() == Some("file-upload");
+        if upload
+            && get_field(&record, "cid").as_string().as_deref() == Some(cid)
+            && get_field(&record, "cancelled").as_bool() != Some(true)
+        {
+            set(record.unchecked_ref(), "cancelled", &JsValue::TRUE)?;
+            outbox.put(&record, None).await?;
+        }
+    }
+    outbox.add(&outbox_record(op, false)?, None).await?;
+    finish(tx, 0).await
+}
+
+/// One outbox entry by its key; `None` once it has left (acknowledged or removed).
+pub async fn read_outbox_entry(db: &Rexie, seq: u64) -> Result<Option<OutboxEntry>, ClientError> {
+    let tx = db.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
+    let record = tx.store(OUTBOX)?.get(JsValue::from_f64(seq as f64)).await?;
+    finish(tx, 0).await?;
+    record.as_ref().map(outbox_entry).transpose()
+}
+
 /// Stores new states of existing outbox entries (attempts, next attempt, status).
 pub async fn update_outbox(db: &Rexie, entries: &[OutboxEntry]) -> Result<(), ClientError> {
     if entries.is_empty() {
@@ -357,7 +389,8 @@ pub async fn compact(
     Ok(())
 }
 
-/// Removes a document and everything about it (its outbox entries too).
+/// Removes a document and everything about it (its queued changes too; uploads of files
+/// attached to it stay queued).
 pub async fn delete_document(db: &Rexie, id: &DocumentId) -> Result<(), ClientError> {
     let doc = id.to_string();
     let tx = db.transaction(
@@ -377,7 +410,10 @@ pub async fn delete_document(db: &Rexie, id: &DocumentId) -> Result<(), ClientEr
     }
     let outbox = tx.store(OUTBOX)?;
     for record in outbox.get_all(None, None).await? {
-        if get_field(&record, "doc").as_string().as_deref() == Some(doc.as_str()) {
+        let changes = get_field(&record, "kind")
+            .as_string()
+            .is_none_or(|k| k == "changes");
+        if changes && get_field(&record, "doc").as_string().as_deref() == Some(doc.as_str()) {
             outbox.delete(get_field(&record, "seq")).await?;
         }
     }
