@@ -94,6 +94,11 @@ async fn the_browser_computes_the_cid_the_server_verifies() {
 }
 
 #[tokio::test]
+async fn an_interrupted_upload_continues_from_the_servers_offset() {
+    scenario("uploadResumes").await;
+}
+
+#[tokio::test]
 async fn files_stored_offline_upload_pin_and_download_verified() {
     let kubo = cairn_harness::kubo::Kubo::start();
     let api = kubo.api_url.clone();
