@@ -2,6 +2,11 @@
 //! their files stay `queued` (retried with backoff); once Kubo is up they become `pinned`, and
 //! Kubo's `cat` returns the uploaded bytes. A pin the peer refuses (it cannot add with
 //! `cid-version=1`) ends `failed` with its reason instead of being retried forever.
+//!
+//! And against an IPFS Pinning Service API implementation (npm `mock-ipfs-pinning-service`,
+//! which validates every request against the spec): with Kubo too, the service is asked to pin
+//! what Kubo holds, with Kubo's addresses as origins; a wrong token or a pin the service
+//! fails is retried with the reason shown.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -10,6 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use cairn_harness::kubo::Kubo;
+use cairn_harness::pinning_service::PinningService;
 use cairn_harness::postgres;
 use cairn_harness::pseudo_random_bytes as bytes;
 use futures::TryStreamExt;
@@ -141,5 +147,150 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
     assert_eq!(
         later["pinAttempts"], refused["pinAttempts"],
         "a refusal is not retried"
+    );
+}
+
+/// The service's pins of `cid` (any status), as the service lists them.
+async fn service_pins(service: &PinningService, token: &str, cid: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/pins", service.url))
+        .query(&[("cid", cid), ("status", "queued,pinning,pinned,failed")])
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["results"].as_array().unwrap().clone()
+}
+
+const ORIGIN: &str = "/ip4/127.0.0.1/tcp/4001/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinning_service_pins_what_kubo_holds() {
+    let service = PinningService::start("service-token");
+    let kubo = Kubo::start();
+    let server = support::start_server(
+        "pinning-service",
+        &postgres::fresh_database().await,
+        &[
+            "--pin-backend",
+            "kubo,pinning-service",
+            "--kubo-api-url",
+            &kubo.api_url,
+            "--pinning-service-url",
+            &service.url,
+            "--pinning-service-token",
+            "service-token",
+            // The mock service reports pins named `pinned-…` as pinned.
+            "--pin-name-prefix",
+            "pinned-",
+            "--pin-origins",
+            ORIGIN,
+            "--pin-retry-max-secs",
+            "1",
+        ],
+    );
+    let base = server.url.as_str();
+    let token = support::token("alice");
+    let data = bytes(300 * 1024, 31);
+    let cid = upload(base, &token, "?cid-version=0&name=x.bin", data.clone()).await;
+    let cid = cid["cid"].as_str().unwrap().to_owned();
+    wait_for(base, &token, &cid, "pinned").await;
+
+    let client = IpfsClient::from_str(&kubo.api_url).unwrap();
+    assert!(
+        client
+            .pin_ls(Some(&cid), None)
+            .await
+            .unwrap()
+            .keys
+            .contains_key(&cid)
+    );
+    let pins = service_pins(&service, "service-token", &cid).await;
+    assert_eq!(pins.len(), 1, "asked once: {pins:?}");
+    let pin = &pins[0]["pin"];
+    assert_eq!(pins[0]["status"], "pinned");
+    assert_eq!(pin["name"], format!("pinned-{cid}"), "no file name is sent");
+    assert_eq!(pin["meta"]["app"], "cairn");
+    let origins: Vec<&str> = pin["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    let kubo_id = client.id(None).await.unwrap().id;
+    assert!(origins.contains(&ORIGIN), "{origins:?}");
+    assert!(
+        origins
+            .iter()
+            .any(|o| o.ends_with(&format!("/p2p/{kubo_id}"))),
+        "Kubo's own addresses are origins: {origins:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_or_a_failed_pin_is_retried_with_the_reason_shown() {
+    let service = PinningService::start("right-token");
+    let start = |name: &'static str, token: &'static str, prefix: &'static str| {
+        let url = service.url.clone();
+        async move {
+            let database = postgres::fresh_database().await;
+            support::start_server(
+                name,
+                &database,
+                &[
+                    "--pin-backend",
+                    "pinning-service",
+                    "--pinning-service-url",
+                    &url,
+                    "--pinning-service-token",
+                    token,
+                    "--pin-name-prefix",
+                    prefix,
+                    "--pin-retry-max-secs",
+                    "1",
+                ],
+            )
+        }
+    };
+    let wrong = start("pinning-service-token", "wrong-token", "pinned-").await;
+    let failing = start("pinning-service-failed", "right-token", "failed-").await;
+    let token = support::token("alice");
+    let mut cids = Vec::new();
+    for (server, seed) in [(&wrong, 32), (&failing, 33)] {
+        let file = upload(&server.url, &token, "?name=y.bin", bytes(1000, seed)).await;
+        assert_eq!(file["pin"], "queued", "the upload does not wait: {file}");
+        cids.push(file["cid"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (server, cid, reason) in [
+        (&wrong, &cids[0], "401"),
+        (&failing, &cids[1], "could not pin"),
+    ] {
+        let info = info(&server.url, &token, cid).await;
+        assert!(
+            info["pin"] == "queued" || info["pin"] == "pinning",
+            "{info}"
+        );
+        assert!(
+            info["pinAttempts"].as_i64().unwrap() >= 2,
+            "retried: {info}"
+        );
+        assert!(
+            info["pinError"].as_str().unwrap().contains(reason),
+            "the reason is shown: {info}"
+        );
+    }
+    let failed = service_pins(&service, "right-token", &cids[1]).await;
+    assert_eq!(
+        failed.len(),
+        1,
+        "a failed request is replaced, not repeated: {failed:?}"
+    );
+    assert!(
+        service_pins(&service, "right-token", &cids[0])
+            .await
+            .is_empty()
     );
 }

@@ -16,7 +16,7 @@ use crate::config::ServeConfig;
 use crate::documents::{Documents, Settings};
 use crate::files::{FileLimits, Files};
 use crate::http::{AppState, Limits};
-use crate::pinning::{self, KuboPinner, PinSettings};
+use crate::pinning::{self, Chain, KuboPinner, PinSettings, Pinner, ServiceConfig, ServicePinner};
 use crate::store::{self, StoreOptions};
 use crate::{serve, spawn_listener};
 
@@ -159,6 +159,40 @@ fn authenticator(config: &ServeConfig) -> anyhow::Result<Authenticator> {
     Ok(auth.require(config.jwt_issuer.as_deref(), config.jwt_audience.as_deref()))
 }
 
+/// The pinning backend the configuration asks for (`None`: no pinning).
+fn pinner(config: &ServeConfig) -> anyhow::Result<Option<Arc<dyn Pinner>>> {
+    let wants = |name: &str| config.pin_backend.iter().any(|b| b == name);
+    let kubo = if wants("kubo") {
+        Some(Arc::new(KuboPinner::new(&config.kubo_api_url)?))
+    } else {
+        None
+    };
+    let service = if wants("pinning-service") {
+        let endpoint = config.pinning_service_url.clone().context(
+            "--pin-backend pinning-service needs --pinning-service-url (CAIRN_PINNING_SERVICE_URL)",
+        )?;
+        let token = config.pinning_service_token.clone().context(
+            "--pin-backend pinning-service needs --pinning-service-token (CAIRN_PINNING_SERVICE_TOKEN)",
+        )?;
+        let service = ServiceConfig {
+            endpoint,
+            token,
+            name_prefix: config.pin_name_prefix.clone(),
+            origins: config.pin_origins.clone(),
+            ..ServiceConfig::default()
+        };
+        Some(Arc::new(ServicePinner::new(service, kubo.clone())?))
+    } else {
+        None
+    };
+    Ok(match (kubo, service) {
+        (Some(kubo), Some(service)) => Some(Arc::new(Chain(vec![kubo, service]))),
+        (Some(kubo), None) => Some(kubo),
+        (None, Some(service)) => Some(service),
+        (None, None) => None,
+    })
+}
+
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let auth = authenticator(&config)?;
     let options = StoreOptions {
@@ -182,7 +216,10 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             config.data_dir.join("blocks").display()
         )
     })?;
-    let pin_wake = (config.pin_backend != "none").then(|| Arc::new(tokio::sync::Notify::new()));
+    let pinner = pinner(&config)?;
+    let pin_wake = pinner
+        .is_some()
+        .then(|| Arc::new(tokio::sync::Notify::new()));
     let files = Arc::new(Files {
         store: store.clone(),
         blocks: Arc::new(blocks),
@@ -193,8 +230,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         uploads_dir: config.data_dir.join("uploads"),
         pin_wake: pin_wake.clone(),
     });
-    if let Some(wake) = pin_wake {
-        let pinner = Arc::new(KuboPinner::new(&config.kubo_api_url)?);
+    if let (Some(wake), Some(pinner)) = (pin_wake, pinner) {
         let mut settings = PinSettings::default();
         settings.retry.max_ms = config.pin_retry_max_secs.saturating_mul(1000).max(1);
         settings.retry.base_ms = settings.retry.base_ms.min(settings.retry.max_ms);

@@ -114,9 +114,36 @@ pub struct ServeConfig {
     )]
     pub allowed_file_types: Vec<String>,
 
-    /// Where stored files are pinned: `none`, or `kubo` (Kubo's RPC API at `--kubo-api-url`).
-    #[arg(long, env = "CAIRN_PIN_BACKEND", default_value = "none", value_parser = ["none", "kubo"])]
-    pub pin_backend: String,
+    /// Where stored files are pinned, comma-separated: `none`; `kubo` (Kubo's RPC API at
+    /// `--kubo-api-url`); `pinning-service` (a remote service's IPFS Pinning Service API at
+    /// `--pinning-service-url`); or `kubo,pinning-service` (Kubo holds and provides the
+    /// content, the service pins a copy it fetches from Kubo's addresses).
+    #[arg(
+        long,
+        env = "CAIRN_PIN_BACKEND",
+        default_value = "none",
+        value_delimiter = ',',
+        value_parser = ["none", "kubo", "pinning-service"]
+    )]
+    pub pin_backend: Vec<String>,
+
+    /// The pinning service's API endpoint (without `/pins`), for `pinning-service`.
+    #[arg(long, env = "CAIRN_PINNING_SERVICE_URL")]
+    pub pinning_service_url: Option<String>,
+
+    /// The pinning service's access token (sent as `Authorization: Bearer`).
+    #[arg(long, env = "CAIRN_PINNING_SERVICE_TOKEN", hide_env_values = true)]
+    pub pinning_service_token: Option<String>,
+
+    /// Names given to pins at the pinning service: this prefix and the CID (no file names
+    /// leave the server), so one deployment's pins can be told apart.
+    #[arg(long, env = "CAIRN_PIN_NAME_PREFIX", default_value = "cairn-")]
+    pub pin_name_prefix: String,
+
+    /// Multiaddrs where the pinning service can fetch the content (`/ip4/…/tcp/4001/p2p/…`),
+    /// comma-separated; with `kubo` too, Kubo's own addresses are added.
+    #[arg(long, env = "CAIRN_PIN_ORIGINS", value_delimiter = ',')]
+    pub pin_origins: Vec<String>,
 
     /// Kubo's RPC API, for `--pin-backend kubo`.
     #[arg(

@@ -7,8 +7,10 @@
 //! dies mid-pin leaves a lease that expires, and another replica takes the row over.
 //!
 //! Backends: [`KuboPinner`] (Kubo's RPC through `ipfs-api-backend-hyper`: `add` with the
-//! file's CID version and pin, then check that Kubo's CID is ours). `none` (no worker) is the
-//! embedded default.
+//! file's CID version and pin, then check that Kubo's CID is ours), [`ServicePinner`] (the
+//! IPFS Pinning Service API of a remote pinning service), or both in a [`Chain`] (Kubo holds
+//! and provides the content, the service keeps a copy, fetched from Kubo's addresses). `none`
+//! (no worker) is the embedded default.
 
 use std::io;
 use std::pin::Pin;
@@ -16,12 +18,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+mod kubo;
+mod service;
+
 use async_trait::async_trait;
 use bytes::Bytes;
-use cairn_core::content::{Cid, CidVersion};
+use cairn_core::content::Cid;
 use cairn_core::retry::RetryPolicy;
-use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request};
 use tokio::sync::{Notify, mpsc};
+
+pub use self::kubo::KuboPinner;
+pub use self::service::{ServiceConfig, ServicePinner};
 
 use crate::files::{Files, Reader};
 use crate::store::PinOutcome;
@@ -35,97 +42,52 @@ pub enum PinError {
     Permanent(String),
 }
 
+/// Opens a stream of a stored file's bytes, for backends that are sent them.
+pub type OpenFile<'a> = &'a (dyn Fn() -> FileBytes + Send + Sync);
+
 /// Somewhere files are pinned.
 #[async_trait]
 pub trait Pinner: Send + Sync + 'static {
     /// For logs: `kubo http://…`.
     fn describe(&self) -> String;
 
-    /// Pins the file `cid` whose bytes `file` streams.
-    async fn pin(&self, cid: &Cid, file: FileBytes) -> Result<(), PinError>;
+    /// Pins the file `cid`, whose bytes `file` streams if the backend needs them. Done only
+    /// when the backend reports our CID pinned.
+    async fn pin(&self, cid: &Cid, file: OpenFile<'_>) -> Result<(), PinError>;
+
+    /// Removes the pin of `cid` (a pin that is not there is already removed).
+    async fn unpin(&self, cid: &Cid) -> Result<(), PinError>;
 }
 
-/// Kubo's RPC API. `ipfs-api-backend-hyper`'s futures are not `Send`, so its client lives on
-/// a thread of its own with a single-threaded runtime, and pins are handed to it.
+/// Several backends, pinned in order (a pin is done when every one has it).
 #[derive(Debug)]
-pub struct KuboPinner {
-    jobs: mpsc::UnboundedSender<Job>,
-    url: String,
-}
+pub struct Chain(pub Vec<Arc<dyn Pinner>>);
 
-#[derive(Debug)]
-struct Job {
-    cid: Cid,
-    file: FileBytes,
-    reply: tokio::sync::oneshot::Sender<Result<(), PinError>>,
-}
-
-impl KuboPinner {
-    /// A client for the RPC API at `url` (e.g. `http://127.0.0.1:5001`).
-    pub fn new(url: &str) -> anyhow::Result<Self> {
-        let client = IpfsClient::from_str(url)
-            .map_err(|e| anyhow::anyhow!("invalid Kubo API URL {url:?}: {e}"))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
-        std::thread::Builder::new()
-            .name("cairn-kubo".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    while let Some(job) = rx.recv().await {
-                        let _ = job.reply.send(kubo_pin(&client, &job.cid, job.file).await);
-                    }
-                });
-            })?;
-        Ok(Self {
-            jobs,
-            url: url.to_owned(),
-        })
+impl std::fmt::Debug for dyn Pinner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
 #[async_trait]
-impl Pinner for KuboPinner {
+impl Pinner for Chain {
     fn describe(&self) -> String {
-        format!("kubo {}", self.url)
+        let all: Vec<String> = self.0.iter().map(|p| p.describe()).collect();
+        all.join(" + ")
     }
 
-    async fn pin(&self, cid: &Cid, file: FileBytes) -> Result<(), PinError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
-            cid: *cid,
-            file,
-            reply,
-        };
-        let gone = || PinError::Retryable("the Kubo client thread has stopped".into());
-        self.jobs.send(job).map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+    async fn pin(&self, cid: &Cid, file: OpenFile<'_>) -> Result<(), PinError> {
+        for pinner in &self.0 {
+            pinner.pin(cid, file).await?;
+        }
+        Ok(())
     }
-}
 
-async fn kubo_pin(client: &IpfsClient, cid: &Cid, file: FileBytes) -> Result<(), PinError> {
-    // The options that make Kubo compute this CID: CIDv1 implies raw leaves.
-    let v1 = cid.version() == CidVersion::V1;
-    let add = request::Add {
-        pin: Some(true),
-        cid_version: Some(u32::from(v1)),
-        raw_leaves: v1.then_some(true),
-        ..Default::default()
-    };
-    match client.add_async_with_options(file, add).await {
-        Ok(added) if added.hash == cid.to_string() => Ok(()),
-        Ok(added) => {
-            let _ = client.pin_rm(&added.hash, true).await;
-            Err(PinError::Permanent(format!(
-                "Kubo computed {} for {cid}: not pinned",
-                added.hash
-            )))
+    async fn unpin(&self, cid: &Cid) -> Result<(), PinError> {
+        for pinner in &self.0 {
+            pinner.unpin(cid).await?;
         }
-        Err(ipfs_api_backend_hyper::Error::Api(e)) if e.code == 1 => {
-            Err(PinError::Permanent(format!("Kubo refused: {}", e.message)))
-        }
-        Err(e) => Err(PinError::Retryable(e.to_string())),
+        Ok(())
     }
 }
 
@@ -283,7 +245,8 @@ async fn attempt(
         };
     };
     let size = u64::try_from(pin.size).unwrap_or(0);
-    match pinner.pin(&cid, FileBytes::open(files, cid, size)).await {
+    let open = || FileBytes::open(files, cid, size);
+    match pinner.pin(&cid, &open).await {
         Ok(()) => PinOutcome::Pinned,
         Err(PinError::Permanent(error)) => PinOutcome::Failed { error },
         Err(PinError::Retryable(error)) => {
