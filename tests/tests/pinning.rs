@@ -5,8 +5,9 @@
 //!
 //! And against an IPFS Pinning Service API implementation (npm `mock-ipfs-pinning-service`,
 //! which validates every request against the spec): with Kubo too, the service is asked to pin
-//! what Kubo holds, with Kubo's addresses as origins; a wrong token or a pin the service
-//! fails is retried with the reason shown.
+//! what Kubo holds, with Kubo's addresses as origins, and once the file is deleted and
+//! collected it is unpinned from both; a wrong token or a pin the service fails is retried
+//! with the reason shown.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -148,6 +149,21 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
         later["pinAttempts"], refused["pinAttempts"],
         "a refusal is not retried"
     );
+
+    // Pin statuses are metrics too.
+    let metrics = reqwest::get(format!("{base}metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "cairn_pins{status=\"pinned\"} 1",
+        "cairn_pins{status=\"failed\"} 1",
+        "cairn_pins{status=\"queued\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
 }
 
 /// The service's pins of `cid` (any status), as the service lists them.
@@ -189,6 +205,10 @@ async fn a_pinning_service_pins_what_kubo_holds() {
             ORIGIN,
             "--pin-retry-max-secs",
             "1",
+            "--gc-every-secs",
+            "1",
+            "--gc-grace-secs",
+            "0",
         ],
     );
     let base = server.url.as_str();

@@ -24,6 +24,10 @@ pub enum BlockError {
     /// The stored bytes no longer match their CID (damaged on disk).
     #[error("stored block {0} is corrupt")]
     Corrupt(Cid),
+    /// A block that was there when an upload staged was collected before it committed
+    /// (the upload may be sent again).
+    #[error("block {0} was collected while the upload was in progress")]
+    Collected(Cid),
     /// The filesystem failed.
     #[error("blockstore I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -91,6 +95,7 @@ impl FsBlockStore {
             dir,
             blocks: Vec::new(),
             seen: std::collections::HashSet::new(),
+            present: Vec::new(),
         })
     }
 
@@ -105,6 +110,20 @@ impl FsBlockStore {
     }
 
     /// Whether the block is stored (not verified: see [`Self::get`]).
+    /// Deletes the block whose sha2-256 digest is `hex` (however its CID is written);
+    /// deleting a missing block is not an error.
+    pub fn delete_digest(&self, hex: &str) -> std::io::Result<()> {
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(std::io::Error::other(format!(
+                "not a block digest: {hex:?}"
+            )));
+        }
+        match std::fs::remove_file(self.dir.join(&hex[..2]).join(hex)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     pub fn has(&self, cid: &Cid) -> bool {
         self.path(cid).exists()
     }
@@ -126,6 +145,8 @@ pub struct Staging {
     dir: PathBuf,
     blocks: Vec<Cid>,
     seen: std::collections::HashSet<Cid>,
+    /// Blocks not staged because the store had them; checked again at commit.
+    present: Vec<Cid>,
 }
 
 impl Staging {
@@ -134,7 +155,11 @@ impl Staging {
         if !cid.verifies(data) {
             return Err(BlockError::Mismatch(*cid));
         }
-        if !self.seen.insert(*cid) || self.store.has(cid) {
+        if !self.seen.insert(*cid) {
+            return Ok(());
+        }
+        if self.store.has(cid) {
+            self.present.push(*cid);
             return Ok(());
         }
         let mut file = std::fs::File::create(self.dir.join(hex::encode(cid.digest())))?;
@@ -144,8 +169,22 @@ impl Staging {
         Ok(())
     }
 
-    /// Moves the staged blocks into the store; returns how many were new.
+    /// The digests (hex) of every block of the upload, staged or already present: what it
+    /// claims before committing (see `store::gc`).
+    pub fn digests(&self) -> Vec<String> {
+        let mut digests: Vec<String> = self.seen.iter().map(|c| hex::encode(c.digest())).collect();
+        digests.sort_unstable();
+        digests.dedup();
+        digests
+    }
+
+    /// Moves the staged blocks into the store; returns how many were new. Blocks that were
+    /// already there must still be (the upload claimed them first, so a collection that
+    /// started later keeps them; one that ran in between may have removed them).
     pub fn commit(self) -> Result<usize, BlockError> {
+        if let Some(gone) = self.present.iter().find(|c| !self.store.has(c)) {
+            return Err(BlockError::Collected(*gone));
+        }
         let mut shards = std::collections::BTreeSet::new();
         for cid in &self.blocks {
             let path = self.store.path(cid);

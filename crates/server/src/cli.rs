@@ -15,6 +15,7 @@ use crate::blocks::FsBlockStore;
 use crate::config::ServeConfig;
 use crate::documents::{Documents, Settings};
 use crate::files::{FileLimits, Files};
+use crate::gc::{self, GcSettings};
 use crate::http::{AppState, Limits};
 use crate::pinning::{self, Chain, KuboPinner, PinSettings, Pinner, ServiceConfig, ServicePinner};
 use crate::store::{self, StoreOptions};
@@ -230,6 +231,16 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         uploads_dir: config.data_dir.join("uploads"),
         pin_wake: pin_wake.clone(),
     });
+    gc::spawn(
+        files.clone(),
+        pinner.clone(),
+        GcSettings {
+            every: Duration::from_secs(config.gc_every_secs.max(1)),
+            grace: Duration::from_secs(config.gc_grace_secs),
+            upload_expiry: Duration::from_secs(config.upload_expiry_secs),
+            ..GcSettings::default()
+        },
+    );
     if let (Some(wake), Some(pinner)) = (pin_wake, pinner) {
         let mut settings = PinSettings::default();
         settings.retry.max_ms = config.pin_retry_max_secs.saturating_mul(1000).max(1);
@@ -258,6 +269,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         dev_auth: config.dev_auth,
         www_dir: existing(&config.www_dir),
         pkg_dir: existing(&config.pkg_dir),
+        metrics_token: config.metrics_token.as_deref().map(Arc::from),
     };
     let listener = TcpListener::bind(config.listen)
         .await

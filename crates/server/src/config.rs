@@ -156,4 +156,21 @@ pub struct ServeConfig {
     /// Longest wait between attempts to pin a file while the backend is unreachable.
     #[arg(long, env = "CAIRN_PIN_RETRY_MAX_SECS", default_value_t = 300)]
     pub pin_retry_max_secs: u64,
+
+    /// A bearer token `GET /metrics` requires (unset: the endpoint is open; it shows counts).
+    #[arg(long, env = "CAIRN_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Seconds between garbage collections (unreferenced file contents, unused blocks,
+    /// expired upload sessions, unpinning).
+    #[arg(long, env = "CAIRN_GC_EVERY_SECS", default_value_t = 300)]
+    pub gc_every_secs: u64,
+
+    /// How long a file content stays unreferenced before it is collected.
+    #[arg(long, env = "CAIRN_GC_GRACE_SECS", default_value_t = 3600)]
+    pub gc_grace_secs: u64,
+
+    /// Upload sessions untouched this long (seconds) are removed with their bytes.
+    #[arg(long, env = "CAIRN_UPLOAD_EXPIRY_SECS", default_value_t = 7 * 24 * 3600)]
+    pub upload_expiry_secs: u64,
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod connections;
 pub mod documents;
 pub mod files;
+pub mod gc;
 pub mod http;
 pub mod hub;
 pub mod pinning;

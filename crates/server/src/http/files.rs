@@ -18,7 +18,7 @@ use super::{AppState, Error};
 use crate::auth::User;
 use crate::blocks::{BlockError, Staging};
 use crate::files::{ReadError, Reader, Upload};
-use crate::store::{FileQuery, FileRecord, NewFile, search_words};
+use crate::store::{FileQuery, FileRecord, NewFile, StoreError, search_words};
 
 const OCTET_STREAM: &str = "application/octet-stream";
 /// Bytes handed to the blocking importer at a time.
@@ -246,11 +246,21 @@ pub(super) async fn store_imported(
             computed: imported.root.to_string(),
         });
     }
+    let cid = imported.root.to_string();
+    // Claimed before they move in: garbage collection never deletes a claimed block.
+    files
+        .store
+        .claim_blocks(&cid, &staging.digests(), now_ms())
+        .await?;
     tokio::task::spawn_blocking(move || staging.commit())
         .await
         .map_err(internal)?
-        .map_err(internal)?;
-    let cid = imported.root.to_string();
+        .map_err(|e| match e {
+            BlockError::Collected(_) => Error::Unavailable(StoreError::Unavailable(
+                sqlx::Error::Io(std::io::Error::other(e.to_string())),
+            )),
+            e => internal(e),
+        })?;
     let name = stored
         .name
         .filter(|n| !n.trim().is_empty())
@@ -426,13 +436,13 @@ pub async fn delete(
     let (removed, left) = state
         .files
         .store
-        .delete_file(&user, &cid.to_string())
+        .delete_file(&user, &cid.to_string(), now_ms())
         .await?;
     if !removed {
         return Err(Error::NotFound);
     }
     if left == 0 {
-        tracing::info!(%cid, "file content unreferenced; its blocks await garbage collection");
+        tracing::info!(%cid, "file content unreferenced; it awaits garbage collection");
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,7 @@
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
 //! - `GET  /v1/health` — liveness
 //! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
+//! - `GET  /metrics` — Prometheus metrics (a bearer token if `--metrics-token` is set)
 //! - `/pkg/*` — the npm package (`pkg/`), `/*` — the demo app (`www/`)
 //!
 //! Every `/v1` error is JSON with a stable code (see [`Error`]).
@@ -27,6 +28,7 @@ mod docs;
 mod error;
 mod files;
 mod gateway;
+mod metrics;
 mod sync;
 mod uploads;
 pub mod ws;
@@ -82,6 +84,8 @@ pub struct AppState {
     /// Where the demo app and the npm package are served from; `None` serves nothing.
     pub www_dir: Option<PathBuf>,
     pub pkg_dir: Option<PathBuf>,
+    /// The bearer token `GET /metrics` requires; `None` leaves it open.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// The whole application.
@@ -131,7 +135,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes));
     let mut router = Router::new()
         .nest("/v1", api)
-        .route("/ipfs/{cid}", get(gateway::get));
+        .route("/ipfs/{cid}", get(gateway::get))
+        .route("/metrics", get(metrics::metrics));
     if let Some(pkg) = &state.pkg_dir {
         router = router.nest_service("/pkg", ServeDir::new(pkg));
     }

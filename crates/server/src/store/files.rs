@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
+use super::gc::GcStore;
 
 /// One user's file, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -94,11 +95,13 @@ pub struct FileQuery {
     pub limit: i64,
 }
 
-/// Where file metadata lives.
+/// Where file metadata lives (and what garbage collection keeps, [`GcStore`]).
 #[async_trait]
-pub trait FileStore: Send + Sync + 'static {
+pub trait FileStore: GcStore + Send + Sync + 'static {
     /// Records the content (if new) and `owner`'s reference to it (name and type replaced if
-    /// they had it already). Returns the record and whether the content was new.
+    /// they had it already). Returns the record and whether the content was new. The content
+    /// must have claimed its blocks ([`GcStore::claim_blocks`]); if a collection took them
+    /// meanwhile, nothing is recorded and the error is [`StoreError::Unavailable`].
     async fn add_file(&self, file: &NewFile<'_>) -> Result<(FileRecord, bool), StoreError>;
 
     /// `owner`'s file `cid`, if they have it.
@@ -180,9 +183,15 @@ pub trait FileStore: Send + Sync + 'static {
     /// How many pins are in each status.
     async fn pin_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
-    /// Removes `owner`'s reference; returns whether they had one, and how many references
-    /// the content has left (0: its blocks may be collected).
-    async fn delete_file(&self, owner: &str, cid: &str) -> Result<(bool, i64), StoreError>;
+    /// Removes `owner`'s reference (and their attachments of it to documents); returns
+    /// whether they had one, and how many references the content has left (0: it becomes a
+    /// candidate for garbage collection).
+    async fn delete_file(
+        &self,
+        owner: &str,
+        cid: &str,
+        now_ms: i64,
+    ) -> Result<(bool, i64), StoreError>;
 }
 
 /// A query for [`FileRecord`]s: their columns, then `$from` (which joins `files f`,
@@ -275,6 +284,9 @@ pub(super) const FINISH_PIN: &str = "UPDATE pins
 pub(super) const PIN_COUNTS: &str =
     "SELECT status, count(*) FROM pins GROUP BY status ORDER BY status";
 pub(super) const DELETE_FILE: &str = "DELETE FROM files WHERE owner = $1 AND cid = $2";
+pub(super) const DELETE_OWN_REFS: &str = "DELETE FROM file_refs WHERE added_by = $1 AND cid = $2";
+pub(super) const ADD_CANDIDATE: &str = "INSERT INTO gc_candidates (cid, since_ms) VALUES ($1, $2)
+     ON CONFLICT (cid) DO UPDATE SET since_ms = excluded.since_ms";
 pub(super) const REFERENCES: &str = "SELECT count(*) FROM files WHERE cid = $1";
 
 /// What search indexes for `file`: the words of its name, type and metadata string values.
@@ -349,7 +361,11 @@ macro_rules! file_store {
                 file: &$crate::store::NewFile<'_>,
             ) -> Result<($crate::store::FileRecord, bool), $crate::store::StoreError> {
                 use $crate::store::files as sql;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
+                sqlx::query($crate::store::gc::WITHDRAW)
+                    .bind(file.cid)
+                    .execute(&mut *tx)
+                    .await?;
                 let added = sqlx::query(sql::ADD_CONTENT)
                     .bind(file.cid)
                     .bind(file.size)
@@ -358,6 +374,18 @@ macro_rules! file_store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                let (claims,): (i64,) = sqlx::query_as($crate::store::gc::CLAIMS)
+                    .bind(file.cid)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if claims == 0 {
+                    return Err($crate::store::StoreError::Unavailable(
+                        sqlx::Error::Protocol(
+                            "the content was collected while it was being stored; send it again"
+                                .into(),
+                        ),
+                    ));
+                }
                 sqlx::query(sql::ADD_FILE)
                     .bind(file.owner)
                     .bind(file.cid)
@@ -599,19 +627,32 @@ macro_rules! file_store {
                 &self,
                 owner: &str,
                 cid: &str,
+                now_ms: i64,
             ) -> Result<(bool, i64), $crate::store::StoreError> {
                 use $crate::store::files as sql;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let removed = sqlx::query(sql::DELETE_FILE)
                     .bind(owner)
                     .bind(cid)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                sqlx::query(sql::DELETE_OWN_REFS)
+                    .bind(owner)
+                    .bind(cid)
+                    .execute(&mut *tx)
+                    .await?;
                 let (left,): (i64,) = sqlx::query_as(sql::REFERENCES)
                     .bind(cid)
                     .fetch_one(&mut *tx)
                     .await?;
+                if removed == 1 && left == 0 {
+                    sqlx::query(sql::ADD_CANDIDATE)
+                        .bind(cid)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok((removed == 1, left))
             }

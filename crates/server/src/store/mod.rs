@@ -15,6 +15,7 @@
 //! This module knows nothing about HTTP, and of Automerge only that changes have bytes.
 
 mod files;
+mod gc;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -29,8 +30,9 @@ use cairn_core::{ChangeHash, DocumentId};
 pub use self::files::{
     ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, UploadRecord, search_words,
 };
+pub use self::gc::{DeleteBlock, GcCounts, GcStore};
 pub use self::postgres::PostgresStore;
-pub use self::sqlite::SqliteStore;
+pub use self::sqlite::{FILE_NAME as SQLITE_FILE_NAME, SqliteStore};
 
 /// What a user may do with a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction as SqlxTransaction};
 
 use super::files::{file_store, select_files};
+use super::gc::gc_store;
 use super::shared::{document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange, Transaction,
@@ -59,6 +60,41 @@ impl PostgresStore {
 }
 
 file_store!(PostgresStore, PG_SEARCH, pg_search_query);
+gc_store!(
+    PostgresStore,
+    PG_CLAIM_BLOCKS,
+    "SELECT 1 FROM file_contents WHERE cid = $1 FOR UPDATE"
+);
+
+/// The advisory lock garbage collection takes exclusive to delete blocks, and uploads take
+/// shared to claim them ("cairn gc").
+const GC_LOCK: i64 = 0x6361_6972_6e20_6763;
+
+/// Claims: `$1` content, `$2` a JSON array of digests, `$3` the time.
+const PG_CLAIM_BLOCKS: &str = "INSERT INTO content_blocks (content_cid, digest, claimed_ms)
+     SELECT $1, d, $3 FROM jsonb_array_elements_text($2::jsonb) AS d
+     ON CONFLICT (content_cid, digest) DO UPDATE SET claimed_ms = EXCLUDED.claimed_ms";
+
+impl PostgresStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A transaction holding [`GC_LOCK`], exclusive (deleting blocks) or shared (claiming).
+    async fn begin_gc(
+        &self,
+        exclusive: bool,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let lock = if exclusive {
+            "SELECT pg_advisory_xact_lock($1)"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared($1)"
+        };
+        sqlx::query(lock).bind(GC_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
+    }
+}
 
 /// `$1` owner, `$2` the query from [`pg_search_query`], `$3` type prefix pattern, `$4` limit.
 const PG_SEARCH: &str = select_files!(

@@ -15,6 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
 use super::files::{file_store, select_files};
+use super::gc::gc_store;
 use super::shared::{ROLE, document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoredChange, Transaction, encode_deps,
@@ -66,6 +67,32 @@ impl SqliteStore {
 }
 
 file_store!(SqliteStore, SQLITE_SEARCH, sqlite_search_query);
+// One writer at a time: the collection's write transaction already excludes new references.
+gc_store!(
+    SqliteStore,
+    SQLITE_CLAIM_BLOCKS,
+    "SELECT 1 FROM file_contents WHERE cid = $1"
+);
+
+/// Claims: `$1` content, `$2` a JSON array of digests, `$3` the time.
+const SQLITE_CLAIM_BLOCKS: &str = "INSERT INTO content_blocks (content_cid, digest, claimed_ms)
+     SELECT $1, value, $3 FROM json_each($2) WHERE true
+     ON CONFLICT (content_cid, digest) DO UPDATE SET claimed_ms = excluded.claimed_ms";
+
+impl SqliteStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// SQLite has one writer at a time: a collection deleting blocks and an upload claiming
+    /// them never overlap, whichever lock is asked for.
+    async fn begin_gc(
+        &self,
+        _exclusive: bool,
+    ) -> Result<sqlx::Transaction<'_, sqlx::Sqlite>, StoreError> {
+        self.begin_write().await
+    }
+}
 
 /// `$1` owner, `$2` the query from [`sqlite_search_query`], `$3` type prefix pattern, `$4`
 /// limit.

@@ -84,6 +84,7 @@ impl TestServer {
             dev_auth: false,
             www_dir: None,
             pkg_dir: None,
+            metrics_token: Some("metrics-secret".into()),
         };
         Self {
             router: app(state.clone()),
@@ -151,6 +152,24 @@ impl TestServer {
     }
 
     /// Sends `request` as is: status, headers and body.
+    /// Runs one SQL statement on the server's database directly (to set up a past state).
+    pub async fn execute_sql(&self, statement: &'static str) {
+        match &self.database_url {
+            Some(url) => {
+                let pool = sqlx::PgPool::connect(url).await.unwrap();
+                sqlx::query(statement).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            None => {
+                let path = self.data_dir.join(cairn_server::store::SQLITE_FILE_NAME);
+                let url = format!("sqlite:{}", path.display());
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
     pub async fn send(
         &self,
         request: Request<Body>,
