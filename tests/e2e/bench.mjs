@@ -1,6 +1,7 @@
 // Browser benchmarks, printed as tables: builds the bench page (tests/e2e/bench-app) with
 // Vite, serves it with the trace, and runs everything in one headless Chromium page.
 // Usage: node tests/e2e/bench.mjs <path to automerge-paper-edits.json> [--quick]
+//        node tests/e2e/bench.mjs --files   (the files table only)
 import { execFileSync } from 'node:child_process';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -9,7 +10,8 @@ import { extname, join, resolve } from 'node:path';
 import { launch } from './lib.mjs';
 
 const [tracePath, flag] = process.argv.slice(2);
-if (!tracePath) throw new Error('usage: bench.mjs <automerge-paper-edits.json> [--quick]');
+if (!tracePath) throw new Error('usage: bench.mjs <automerge-paper-edits.json> [--quick] | --files');
+const filesOnly = tracePath === '--files';
 const quick = flag === '--quick';
 const root = resolve(new URL('../..', import.meta.url).pathname);
 const outDir = join(root, 'target/bench-app');
@@ -18,7 +20,7 @@ execFileSync(join(root, 'node_modules/.bin/vite'), ['build', '--outDir', outDir,
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
 const server = createServer((req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
-  const file = path === '/trace.json' ? resolve(tracePath) : join(outDir, path === '/' ? 'index.html' : path);
+  const file = path === '/trace.json' && !filesOnly ? resolve(tracePath) : join(outDir, path === '/' ? 'index.html' : path);
   try {
     statSync(file);
   } catch {
@@ -36,15 +38,27 @@ try {
   const page = await browser.newPage();
   await page.goto(url);
   await page.waitForSelector('body[data-ready=true]');
-  const firstWrite = await page.evaluate(() => window.firstWrite);
-  const queued = await page.evaluate((o) => window.bench.queued(o), quick ? { sequential: 100, burst: 1000 } : { sequential: 500, burst: 10_000 });
-  const trace = await page.evaluate(() => window.bench.trace());
+  const fileRows = await page.evaluate((mib) => window.bench.files({ mib }), quick ? 16 : 64);
   const version = browser.version();
-
-  const wasm = readFileSync(join(root, 'pkg/wasm/cairn_client_bg.wasm'));
   const pad = (s, n) => String(s).padEnd(n);
   const num = (n, d = 0) => (typeof n === 'number' ? n.toFixed(d) : '—');
   console.log(`\nChromium ${version}`);
+  console.log(`\nFiles in the browser (${fileRows.mib} MiB random Blob, CIDv1 raw leaves)   MiB/s    vs ipfs-unixfs-importer`);
+  const frow = (name, r) => console.log(`${pad(name, 62)} ${pad(num(r.mibPerSecond, 1), 8)} ${(r.mibPerSecond / fileRows.unixfsImporter.mibPerSecond).toFixed(2)}x${r.same === false ? '  RESULT MISMATCH' : ''}`);
+  frow('ipfs-unixfs-importer 17.1.1 (JS, in memory)', fileRows.unixfsImporter);
+  frow('fileCid (wasm importer, in memory)', fileRows.fileCid);
+  frow('repo.putFile (wasm importer + blocks durable in IndexedDB)', fileRows.putFile);
+  frow('repo.getFile (read back, every block verified)', fileRows.getFile);
+  if (filesOnly) {
+    await browser.close();
+    server.close();
+    process.exit(0);
+  }
+  const firstWrite = await page.evaluate(() => window.firstWrite);
+  const queued = await page.evaluate((o) => window.bench.queued(o), quick ? { sequential: 100, burst: 1000 } : { sequential: 500, burst: 10_000 });
+  const trace = await page.evaluate(() => window.bench.trace());
+
+  const wasm = readFileSync(join(root, 'pkg/wasm/cairn_client_bg.wasm'));
   console.log(`\nPaper editing trace (${trace.edits} edits), same page   one change       change per edit`);
   const row = (name, one, per, base) => console.log(`${pad(name, 48)} ${pad(`${num(one.ms)} ms${base ? ` (${(one.ms / base.one).toFixed(2)}x)` : ''}`, 16)} ${num(per.ms)} ms${base ? ` (${(per.ms / base.per).toFixed(2)}x)` : ''}${one.ok && per.ok ? '' : '  RESULT MISMATCH'}`);
   row('@automerge/automerge 3.5 (in memory)', trace.automergeOne, trace.automergePerEdit);

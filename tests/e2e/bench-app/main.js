@@ -1,7 +1,10 @@
 // Benchmarks run in one Chromium page (driven by tests/e2e/bench.mjs): the Automerge "paper"
 // editing trace through @cairn/client vs @automerge/automerge, durable queued operations vs
-// @automerge/automerge-repo with its IndexedDB storage, and page load to first durable write.
-import { Cairn } from '@cairn/client';
+// @automerge/automerge-repo with its IndexedDB storage, page load to first durable write, and
+// files: CID computation and putFile/getFile through IndexedDB vs ipfs-unixfs-importer.
+import { Cairn, fileCid } from '@cairn/client';
+import { importer } from 'ipfs-unixfs-importer';
+import { kuboV1Options } from '../unixfs-options.mjs';
 import * as A from '@automerge/automerge/slim';
 import { automergeWasmBase64 } from '@automerge/automerge/automerge.wasm.base64';
 import { Repo as AmRepo } from '@automerge/automerge-repo/slim';
@@ -110,7 +113,50 @@ async function queued({ sequential, burst }) {
   return results;
 }
 
+/** A Blob of `mib` MiB of random (incompressible) bytes. */
+function randomBlob(mib) {
+  const parts = [];
+  for (let i = 0; i < mib * 16; i++) parts.push(crypto.getRandomValues(new Uint8Array(65536)));
+  return new Blob(parts);
+}
+
+async function files({ mib }) {
+  const blob = randomBlob(mib);
+  const rate = (t) => { const s = (performance.now() - t) / 1000; return { seconds: s, mibPerSecond: mib / s }; };
+  const results = {};
+  let t = performance.now();
+  const { cid } = await fileCid(blob);
+  results.fileCid = rate(t);
+
+  // ipfs-unixfs-importer (the JS peer) with the same options, blocks discarded.
+  const blockstore = { async put(c) { return c; }, async has() { return false; } };
+  t = performance.now();
+  let peerCid;
+  const stream = async function* () {
+    const reader = blob.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  };
+  for await (const entry of importer([{ content: stream() }], blockstore, kuboV1Options())) peerCid = entry.cid.toString();
+  results.unixfsImporter = { ...rate(t), same: peerCid === cid };
+
+  const repo = await Cairn.open({ name: `files-${unique()}` });
+  t = performance.now();
+  const info = await repo.putFile(blob, { name: 'bench.bin' });
+  results.putFile = { ...rate(t), same: info.cid === cid };
+  t = performance.now();
+  const file = await repo.getFile(cid);
+  const back = await file.arrayBuffer();
+  results.getFile = { ...rate(t), same: back.byteLength === blob.size };
+  repo.close();
+  return { mib, ...results };
+}
+
 window.bench = {
+  files,
   async trace() {
     const edits = await (await fetch('/trace.json')).json();
     return { edits: edits.length, ...(await trace(edits)) };
