@@ -1,5 +1,5 @@
 // Loads the WebAssembly module once (in a window, a worker or a Service Worker).
-import init, { FileImporter, WasmRepo } from '../wasm/cairn_client.js';
+import init, { cidOf as wasmCidOf, FileImporter, WasmRepo } from '../wasm/cairn_client.js';
 
 let ready;
 
@@ -15,4 +15,11 @@ export async function fileImporter() {
   ready ??= init();
   await ready;
   return FileImporter;
+}
+
+/** The wasm `cidOf` function, once the module is loaded. */
+export async function cidOf() {
+  ready ??= init();
+  await ready;
+  return wasmCidOf;
 }

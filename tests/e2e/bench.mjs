@@ -47,6 +47,7 @@ try {
   const frow = (name, r) => console.log(`${pad(name, 62)} ${pad(num(r.mibPerSecond, 1), 8)} ${(r.mibPerSecond / fileRows.unixfsImporter.mibPerSecond).toFixed(2)}x${r.same === false ? '  RESULT MISMATCH' : ''}`);
   frow('ipfs-unixfs-importer 17.1.1 (JS, in memory)', fileRows.unixfsImporter);
   frow('fileCid (wasm importer, in memory)', fileRows.fileCid);
+  frow('IndexedDB alone (256 KiB records, 4 MiB transactions; ceiling)', fileRows.indexedDb);
   frow('repo.putFile (wasm importer + blocks durable in IndexedDB)', fileRows.putFile);
   frow('repo.getFile (read back, every block verified)', fileRows.getFile);
   if (filesOnly) {

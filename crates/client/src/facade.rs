@@ -516,6 +516,50 @@ fn put_options(options: &JsValue) -> Result<PutOptions, ClientError> {
     })
 }
 
+/// `cidOf(blob, cidVersion, onBlock?, onProgress?): Promise<{cid, size, dagSize}>` — a
+/// Blob's CID, computed as it streams with its leaves hashed by WebCrypto (what `fileCid` in
+/// the package calls); `onBlock([cid, bytes][])` receives the blocks, `onProgress(read)`.
+#[wasm_bindgen(js_name = cidOf)]
+pub fn cid_of(
+    blob: web_sys::Blob,
+    cid_version: u32,
+    on_block: Option<js_sys::Function>,
+    on_progress: Option<js_sys::Function>,
+) -> Promise {
+    promise(async move {
+        let version = match cid_version {
+            0 => CidVersion::V0,
+            1 => CidVersion::V1,
+            v => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "cidVersion {v}: use 0 or 1"
+                )));
+            }
+        };
+        let give = |blocks: Vec<cairn_core::content::Block>| {
+            if let Some(f) = &on_block
+                && !blocks.is_empty()
+            {
+                let _ = f.call1(&JsValue::NULL, &blocks_js(blocks));
+            }
+        };
+        let mut import = crate::engine::BlobImport::new(&blob, version);
+        while let Some((blocks, read)) = import.next().await? {
+            give(blocks);
+            if let Some(f) = &on_progress {
+                let _ = f.call1(&JsValue::NULL, &read.into());
+            }
+        }
+        let (blocks, imported) = import.finish().await;
+        give(blocks);
+        let out = Object::new();
+        let _ = Reflect::set(&out, &"cid".into(), &imported.root.to_string().into());
+        let _ = Reflect::set(&out, &"size".into(), &(imported.size as f64).into());
+        let _ = Reflect::set(&out, &"dagSize".into(), &(imported.dag_size as f64).into());
+        Ok(out.into())
+    })
+}
+
 /// Computes a file's CID as its bytes stream in, exactly as `ipfs add` would (JS:
 /// `FileImporter`): `write(bytes)` returns the blocks it completed, `finish()` the rest and
 /// the summary. Memory: one chunk and the tree's open nodes, whatever the file size.

@@ -10,6 +10,7 @@ mod doc;
 mod engine;
 mod error;
 pub mod facade;
+mod hash;
 mod net;
 mod remote;
 mod storage;

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 
 use cairn_core::DocumentId;
-use cairn_core::content::{Cid, CidVersion, Codec, DagOrder, FileWalk, ImportOptions, Importer};
+use cairn_core::content::{
+    Block, Cid, CidVersion, Codec, DagOrder, FileWalk, ImportOptions, Importer, Leaf,
+};
 use cairn_core::outbox::{FileUpload, OpKind, OpStatus, OutboxEntry};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsCast;
@@ -59,7 +61,7 @@ pub(super) struct BlockBatch {
 }
 
 impl BlockBatch {
-    pub fn add(&mut self, made: &mut Vec<cairn_core::content::Block>) {
+    pub fn add(&mut self, made: &mut Vec<Block>) {
         for block in made.drain(..) {
             self.bytes += block.data.len();
             self.blocks.push((block.cid.to_string(), block.data));
@@ -77,6 +79,104 @@ impl BlockBatch {
         self.blocks.clear();
         self.bytes = 0;
         Ok(added)
+    }
+}
+
+/// Reads the blocks a [`FileWalk`] asks for from IndexedDB, fetching the next siblings
+/// ahead in one transaction and checking them against their CIDs together.
+#[derive(Debug, Default)]
+pub(super) struct BlockReader {
+    ahead: std::collections::HashMap<Cid, Option<Uint8Array>>,
+}
+
+/// Blocks fetched (and verified) together.
+const READ_AHEAD: usize = 32;
+
+impl BlockReader {
+    /// The verified block `walk` asks for next (with its CID), `None` at the end of the
+    /// walk; the block is `None` when it is not stored.
+    pub async fn next(
+        &mut self,
+        engine: &Engine,
+        walk: &mut FileWalk,
+    ) -> Result<Option<(Cid, Option<Uint8Array>)>, ClientError> {
+        let Some(cid) = walk.next_block() else {
+            return Ok(None);
+        };
+        if !self.ahead.contains_key(&cid) {
+            let cids = walk.upcoming(READ_AHEAD);
+            let keys: Vec<String> = cids.iter().map(ToString::to_string).collect();
+            let arrays = files::get_blocks(engine.db(), &keys).await?;
+            let checks = cids.iter().zip(&arrays).map(|(c, a)| async move {
+                match a {
+                    Some(a) => crate::hash::verifies(c, a).await,
+                    None => true,
+                }
+            });
+            let checked = futures::future::join_all(checks).await;
+            for ((c, array), ok) in cids.into_iter().zip(arrays).zip(checked) {
+                if !ok {
+                    return Err(ClientError::Corrupt(format!("stored block {c} is corrupt")));
+                }
+                self.ahead.insert(c, array);
+            }
+        }
+        Ok(Some((cid, self.ahead.remove(&cid).flatten())))
+    }
+}
+
+/// A `Blob` imported as it streams: its IPFS blocks, leaves hashed with WebCrypto.
+#[derive(Debug)]
+pub struct BlobImport {
+    reader: ReadableStreamDefaultReader,
+    importer: Importer,
+    leaves: Vec<Leaf>,
+}
+
+impl BlobImport {
+    pub fn new(blob: &Blob, version: CidVersion) -> Self {
+        Self {
+            reader: blob.stream().get_reader().unchecked_into(),
+            importer: Importer::new(ImportOptions {
+                version,
+                ..ImportOptions::default()
+            }),
+            leaves: Vec::new(),
+        }
+    }
+
+    /// The blocks the next piece of the blob completed, and the bytes read so far; `None`
+    /// once the whole blob is read (then [`finish`](Self::finish)).
+    pub async fn next(&mut self) -> Result<Option<(Vec<Block>, f64)>, ClientError> {
+        let Some(chunk) = read_chunk(&self.reader).await? else {
+            return Ok(None);
+        };
+        self.importer
+            .write_leaves(&chunk.to_vec(), &mut self.leaves);
+        let mut made = Vec::new();
+        self.add_leaves(&mut made).await;
+        Ok(Some((made, self.importer.bytes_written() as f64)))
+    }
+
+    /// The last blocks (the root last) and the summary.
+    pub async fn finish(mut self) -> (Vec<Block>, cairn_core::content::Imported) {
+        let mut made = Vec::new();
+        self.importer.end_leaves(&mut self.leaves);
+        self.add_leaves(&mut made).await;
+        let imported = self.importer.finish_tree(&mut made);
+        (made, imported)
+    }
+
+    /// Hashes the pending leaves (together) and adds them to the tree, in order.
+    async fn add_leaves(&mut self, made: &mut Vec<Block>) {
+        if self.leaves.is_empty() {
+            return;
+        }
+        let blocks: Vec<&[u8]> = self.leaves.iter().map(|l| l.block.as_slice()).collect();
+        let digests = crate::hash::digests(&blocks).await;
+        for (leaf, digest) in self.leaves.drain(..).zip(digests) {
+            self.importer.add_leaf(leaf, digest, made);
+        }
     }
 }
 
@@ -157,21 +257,18 @@ impl Engine {
         added: &mut Vec<String>,
     ) -> Result<FileEntry, ClientError> {
         let total = blob.size();
-        let reader: ReadableStreamDefaultReader = blob.stream().get_reader().unchecked_into();
-        let mut importer = Importer::new(ImportOptions {
-            version: options.version,
-            ..ImportOptions::default()
-        });
-        let (mut made, mut batch) = (Vec::new(), BlockBatch::default());
-        while let Some(chunk) = read_chunk(&reader).await? {
-            importer.write(&chunk.to_vec(), &mut made);
+        let (mut import, mut batch) = (
+            BlobImport::new(blob, options.version),
+            BlockBatch::default(),
+        );
+        while let Some((mut made, read)) = import.next().await? {
             batch.add(&mut made);
             if batch.bytes >= BATCH_BYTES {
                 added.extend(batch.store(self).await?);
             }
-            progress(importer.bytes_written() as f64, total);
+            progress(read, total);
         }
-        let imported = importer.finish(&mut made);
+        let (mut made, imported) = import.finish().await;
         batch.add(&mut made);
         added.extend(batch.store(self).await?);
         progress(total, total);
@@ -225,18 +322,12 @@ impl Engine {
     /// on this device).
     pub async fn read_parts(&self, cid: &str) -> Result<Option<Vec<Uint8Array>>, ClientError> {
         let mut walk = FileWalk::new(parse_cid(cid)?, u64::MAX, 0, u64::MAX);
-        let mut parts = Vec::new();
-        while let Some(cid) = walk.next_block() {
-            let key = cid.to_string();
-            let Some(array) = files::get_block(self.db(), &key).await? else {
+        let (mut reader, mut parts) = (BlockReader::default(), Vec::new());
+        while let Some((cid, array)) = reader.next(self, &mut walk).await? {
+            let Some(array) = array else {
                 return Ok(None);
             };
             let bytes = array.to_vec();
-            if !cid.verifies(&bytes) {
-                return Err(ClientError::Corrupt(format!(
-                    "stored block {key} is corrupt"
-                )));
-            }
             let whole = bytes.len();
             let data = walk
                 .block(bytes)

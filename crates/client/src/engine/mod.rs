@@ -13,7 +13,7 @@ mod files;
 mod sync;
 mod transfer;
 
-pub use self::files::PutOptions;
+pub use self::files::{BlobImport, PutOptions};
 pub use self::sync::Handled;
 pub use self::transfer::FileOp;
 

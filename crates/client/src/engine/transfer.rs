@@ -12,7 +12,7 @@ use cairn_core::retry::Failure;
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
-use super::files::{BlockBatch, parse_cid};
+use super::files::{BlockBatch, BlockReader, parse_cid};
 use super::{Engine, now};
 use crate::net::{self, Call, Reply};
 use crate::storage::files::{self, FileEntry};
@@ -223,11 +223,12 @@ impl Engine {
             progress(&key, offset as f64, total);
             let url = remote.url(&format!("/v1/uploads/{id}"));
             let mut walk = FileWalk::new(upload.cid, size, offset, size);
+            let mut reader = BlockReader::default();
             loop {
                 if self.cancelled(entry.seq).await? {
                     return Ok(false);
                 }
-                let piece = self.piece(&mut walk).await?;
+                let piece = self.piece(&mut walk, &mut reader).await?;
                 if piece.is_empty() && offset < size {
                     return Err(ClientError::Corrupt(format!(
                         "the stored blocks of {key} end at byte {offset} of {size}"
@@ -261,6 +262,7 @@ impl Engine {
                         })? as u64;
                         if next != walk.offset() {
                             walk = FileWalk::new(upload.cid, size, next, size);
+                            reader = BlockReader::default();
                         }
                         offset = next;
                         progress(&key, offset as f64, total);
@@ -316,26 +318,21 @@ impl Engine {
     }
 
     /// The next piece of the file from the stored blocks (each checked against its CID).
-    async fn piece(&self, walk: &mut FileWalk) -> Result<Vec<u8>, ClientError> {
+    async fn piece(
+        &self,
+        walk: &mut FileWalk,
+        reader: &mut BlockReader,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut piece = Vec::with_capacity(PIECE_BYTES);
         while piece.len() < PIECE_BYTES {
-            let Some(cid) = walk.next_block() else {
+            let Some((cid, array)) = reader.next(self, walk).await? else {
                 break;
             };
-            let key = cid.to_string();
-            let bytes = files::get_block(self.db(), &key)
-                .await?
-                .ok_or_else(|| {
-                    ClientError::NotFound(format!("block {key} of a queued upload (storage lost?)"))
-                })?
-                .to_vec();
-            if !cid.verifies(&bytes) {
-                return Err(ClientError::Corrupt(format!(
-                    "stored block {key} is corrupt"
-                )));
-            }
+            let array = array.ok_or_else(|| {
+                ClientError::NotFound(format!("block {cid} of a queued upload (storage lost?)"))
+            })?;
             let data = walk
-                .block(bytes)
+                .block(array.to_vec())
                 .map_err(|e| ClientError::Corrupt(e.to_string()))?;
             piece.extend_from_slice(&data);
         }
@@ -468,7 +465,15 @@ impl Engine {
             };
             car.push(&piece.to_vec());
             loop {
-                match car.next_block() {
+                let checked = match car.next_pending() {
+                    Ok(Some((cid, data))) => {
+                        let digest = crate::hash::digests(&[&data]).await[0];
+                        car.accept(&data, digest).map(|()| Some((cid, data)))
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                match checked {
                     Ok(Some((cid, data))) => {
                         received += data.len() as f64;
                         batch.push(cid, data);

@@ -48,21 +48,27 @@ pub async fn put_blocks(
 ) -> Result<Vec<String>, ClientError> {
     let tx = db.transaction(&[BLOCKS], TransactionMode::ReadWrite)?;
     let store = tx.store(BLOCKS)?;
-    let mut added = Vec::new();
-    let mut size = 0;
-    for (cid, bytes) in blocks {
-        if store.key_exists(JsValue::from_str(cid)).await? {
-            continue;
+    // Every request is issued before any is awaited (IndexedDB runs them in order).
+    let present = futures::future::join_all(
+        blocks
+            .iter()
+            .map(|(cid, _)| store.key_exists(JsValue::from_str(cid))),
+    )
+    .await;
+    let mut new = Vec::new();
+    for ((cid, bytes), present) in blocks.iter().zip(present) {
+        if !present? {
+            let record = Object::new();
+            set(&record, "cid", &JsValue::from_str(cid))?;
+            set(&record, "bytes", &Uint8Array::from(bytes.as_slice()).into())?;
+            new.push((cid.clone(), bytes.len(), JsValue::from(record)));
         }
-        let record = Object::new();
-        set(&record, "cid", &JsValue::from_str(cid))?;
-        set(&record, "bytes", &Uint8Array::from(bytes.as_slice()).into())?;
-        store.put(&record, None).await?;
-        size += bytes.len();
-        added.push(cid.clone());
     }
-    finish(tx, size).await?;
-    Ok(added)
+    for result in futures::future::join_all(new.iter().map(|(_, _, r)| store.put(r, None))).await {
+        result?;
+    }
+    finish(tx, new.iter().map(|(_, n, _)| n).sum()).await?;
+    Ok(new.into_iter().map(|(cid, _, _)| cid).collect())
 }
 
 /// A stored block's bytes, as the JavaScript array IndexedDB returned.
@@ -71,6 +77,23 @@ pub async fn get_block(db: &Rexie, cid: &str) -> Result<Option<Uint8Array>, Clie
     let record = tx.store(BLOCKS)?.get(JsValue::from_str(cid)).await?;
     finish(tx, 0).await?;
     Ok(record.and_then(|r| get_field(&r, "bytes").dyn_into::<Uint8Array>().ok()))
+}
+
+/// Several stored blocks, read in one transaction (`None` for those not stored).
+pub async fn get_blocks(
+    db: &Rexie,
+    cids: &[String],
+) -> Result<Vec<Option<Uint8Array>>, ClientError> {
+    let tx = db.transaction(&[BLOCKS], TransactionMode::ReadOnly)?;
+    let store = tx.store(BLOCKS)?;
+    let found =
+        futures::future::join_all(cids.iter().map(|c| store.get(JsValue::from_str(c)))).await;
+    let mut out = Vec::with_capacity(found.len());
+    for record in found {
+        out.push(record?.and_then(|r| get_field(&r, "bytes").dyn_into::<Uint8Array>().ok()));
+    }
+    finish(tx, 0).await?;
+    Ok(out)
 }
 
 /// Removes blocks.

@@ -7,6 +7,8 @@
 //! root the caller asked for, names next, and must hash to its CID, so nothing unverified is
 //! ever handed out (the browser's downloads).
 
+use sha2::{Digest, Sha256};
+
 use super::Cid;
 use super::walk::{DagOrder, WalkError};
 use crate::varint;
@@ -280,6 +282,8 @@ pub struct VerifiedCar {
     order: DagOrder,
     root: Cid,
     checked_root: bool,
+    /// A block handed out by `next_pending`, not yet checked.
+    pending: Option<Cid>,
 }
 
 impl VerifiedCar {
@@ -290,6 +294,7 @@ impl VerifiedCar {
             order: DagOrder::new(root),
             root,
             checked_root: false,
+            pending: None,
         }
     }
 
@@ -300,6 +305,22 @@ impl VerifiedCar {
 
     /// The next verified block, or `None` until more bytes arrive.
     pub fn next_block(&mut self) -> Result<Option<(Cid, Vec<u8>)>, CarError> {
+        let Some((cid, data)) = self.next_pending()? else {
+            return Ok(None);
+        };
+        self.accept(&data, Sha256::digest(&data).into())?;
+        Ok(Some((cid, data)))
+    }
+
+    /// For callers that hash blocks themselves (the browser, with WebCrypto): the next block,
+    /// checked to be the one the DAG names next but not yet hashed. Hand it back to
+    /// [`accept`](Self::accept) with its digest before asking for another.
+    pub fn next_pending(&mut self) -> Result<Option<(Cid, Vec<u8>)>, CarError> {
+        if self.pending.is_some() {
+            return Err(CarError::Malformed(
+                "a block was not checked before the next",
+            ));
+        }
         if !self.checked_root {
             let Some(roots) = self.reader.roots()? else {
                 return Ok(None);
@@ -323,16 +344,27 @@ impl VerifiedCar {
                 found: cid.to_string(),
             });
         }
-        if !cid.verifies(&data) {
+        self.pending = Some(cid);
+        Ok(Some((cid, data)))
+    }
+
+    /// The pending block's bytes and their sha2-256: it must match the CID; then the blocks
+    /// it links to are expected next.
+    pub fn accept(&mut self, data: &[u8], digest: [u8; 32]) -> Result<(), CarError> {
+        let cid = self
+            .pending
+            .take()
+            .ok_or(CarError::Malformed("no block is waiting to be checked"))?;
+        if digest != cid.digest() {
             return Err(CarError::Corrupt(cid.to_string()));
         }
-        self.order.block(&data).map_err(Box::new)?;
-        Ok(Some((cid, data)))
+        self.order.block(data).map_err(Box::new)?;
+        Ok(())
     }
 
     /// The bytes ended: every block of the DAG must have arrived, and nothing after it.
     pub fn finish(&mut self) -> Result<(), CarError> {
-        if self.order.next_block().is_some() {
+        if self.pending.is_some() || self.order.next_block().is_some() {
             return Err(CarError::Incomplete);
         }
         if !self.reader.is_drained() {
@@ -423,6 +455,22 @@ mod tests {
         let mut long = car.clone();
         long.push(5);
         assert!(verify(root, &long, 100).is_err());
+    }
+
+    #[test]
+    fn blocks_hashed_outside_are_checked_against_their_cids() {
+        let data: Vec<u8> = (0..64 * 3).map(|i| i as u8).collect();
+        let (root, car) = car_of(&data, CidVersion::V1);
+        let mut v = VerifiedCar::new(root);
+        v.push(&car);
+        let (_, block) = v.next_pending().unwrap().unwrap();
+        assert!(v.next_pending().is_err(), "one at a time");
+        v.accept(&block, Sha256::digest(&block).into()).unwrap();
+        let (_, leaf) = v.next_pending().unwrap().unwrap();
+        assert!(matches!(
+            v.accept(&leaf, [0; 32]),
+            Err(CarError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! when it has 174 children and more data follows, and the root is as shallow as the chunk
 //! count allows. A one-chunk file's root is the chunk itself.
 
+use sha2::{Digest, Sha256};
+
 use super::unixfs::{self, Link};
 use super::{Cid, CidVersion, Codec};
 
@@ -65,6 +67,15 @@ struct Pending {
     filesize: u64,
 }
 
+/// A leaf block made, not yet hashed (see [`Importer::write_leaves`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaf {
+    /// The block: the chunk itself (CIDv1, raw) or its DAG-PB node (CIDv0).
+    pub block: Vec<u8>,
+    /// File bytes in it.
+    pub filesize: u64,
+}
+
 /// A streaming UnixFS importer (see the module docs).
 #[derive(Debug)]
 pub struct Importer {
@@ -72,7 +83,11 @@ pub struct Importer {
     chunk: Vec<u8>,
     levels: Vec<Vec<(Link, u64)>>,
     size: u64,
+    /// Leaves added to the tree.
     chunks: u64,
+    /// Leaves made (handed out, maybe not yet added).
+    leaves_made: u64,
+    ended: bool,
 }
 
 impl Importer {
@@ -85,6 +100,8 @@ impl Importer {
             levels: Vec::new(),
             size: 0,
             chunks: 0,
+            leaves_made: 0,
+            ended: false,
         }
     }
 
@@ -99,7 +116,31 @@ impl Importer {
     }
 
     /// Feeds file bytes; appends every block they complete to `out`.
-    pub fn write(&mut self, mut bytes: &[u8], out: &mut Vec<Block>) {
+    pub fn write(&mut self, bytes: &[u8], out: &mut Vec<Block>) {
+        let mut leaves = Vec::new();
+        self.write_leaves(bytes, &mut leaves);
+        self.hash_leaves(leaves, out);
+    }
+
+    /// Ends the file: appends the remaining blocks (the root last) to `out`.
+    pub fn finish(mut self, out: &mut Vec<Block>) -> Imported {
+        let mut leaves = Vec::new();
+        self.end_leaves(&mut leaves);
+        self.hash_leaves(leaves, out);
+        self.finish_tree(out)
+    }
+
+    fn hash_leaves(&mut self, leaves: Vec<Leaf>, out: &mut Vec<Block>) {
+        for leaf in leaves {
+            let digest = Sha256::digest(&leaf.block).into();
+            self.add_leaf(leaf, digest, out);
+        }
+    }
+
+    /// For callers that hash leaves themselves (the browser, with WebCrypto): feeds file
+    /// bytes and appends the leaves they complete, unhashed, in order. Each goes back through
+    /// [`add_leaf`](Self::add_leaf) with its digest, in the same order.
+    pub fn write_leaves(&mut self, mut bytes: &[u8], leaves: &mut Vec<Leaf>) {
         self.size += bytes.len() as u64;
         while !bytes.is_empty() {
             let room = self.options.chunk_size - self.chunk.len();
@@ -107,16 +148,50 @@ impl Importer {
             self.chunk.extend_from_slice(now);
             bytes = rest;
             if self.chunk.len() == self.options.chunk_size {
-                self.flush_chunk(out);
+                leaves.push(self.make_leaf());
             }
         }
     }
 
-    /// Ends the file: appends the remaining blocks (the root last) to `out`.
-    pub fn finish(mut self, out: &mut Vec<Block>) -> Imported {
-        if !self.chunk.is_empty() || self.chunks == 0 {
-            self.flush_chunk(out);
+    /// The file's bytes have ended: appends its last leaf (an empty file has one too).
+    /// Calling it again adds nothing.
+    pub fn end_leaves(&mut self, leaves: &mut Vec<Leaf>) {
+        if !self.ended && (!self.chunk.is_empty() || self.leaves_made == 0) {
+            leaves.push(self.make_leaf());
         }
+        self.ended = true;
+    }
+
+    /// A leaf from [`write_leaves`](Self::write_leaves) or [`end_leaves`](Self::end_leaves)
+    /// with the sha2-256 of its block: appends it, and the nodes it completes, to `out`.
+    /// A wrong digest makes a wrong CID (it is the caller's hash); leaves must come in order.
+    pub fn add_leaf(&mut self, leaf: Leaf, digest: [u8; 32], out: &mut Vec<Block>) {
+        let cid = match self.options.version {
+            CidVersion::V1 => Cid::from_digest(CidVersion::V1, Codec::Raw, digest),
+            CidVersion::V0 => Cid::from_digest(CidVersion::V0, Codec::DagPb, digest),
+        };
+        let link = Link {
+            cid,
+            tsize: leaf.block.len() as u64,
+        };
+        out.push(Block {
+            cid,
+            data: leaf.block,
+        });
+        self.chunks += 1;
+        self.push(
+            0,
+            Pending {
+                link,
+                filesize: leaf.filesize,
+            },
+            out,
+        );
+    }
+
+    /// Once every leaf is added (after [`end_leaves`](Self::end_leaves)): appends the
+    /// remaining nodes, the root last.
+    pub fn finish_tree(mut self, out: &mut Vec<Block>) -> Imported {
         let mut level = 0;
         let root = loop {
             let links = std::mem::take(&mut self.levels[level]);
@@ -138,29 +213,15 @@ impl Importer {
         }
     }
 
-    fn flush_chunk(&mut self, out: &mut Vec<Block>) {
+    fn make_leaf(&mut self) -> Leaf {
         let data = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.options.chunk_size));
+        self.leaves_made += 1;
         let filesize = data.len() as u64;
         let block = match self.options.version {
-            CidVersion::V1 => Block {
-                cid: Cid::of_block(CidVersion::V1, Codec::Raw, &data),
-                data,
-            },
-            CidVersion::V0 => {
-                let data = unixfs::encode_leaf(&data);
-                Block {
-                    cid: Cid::of_block(CidVersion::V0, Codec::DagPb, &data),
-                    data,
-                }
-            }
+            CidVersion::V1 => data,
+            CidVersion::V0 => unixfs::encode_leaf(&data),
         };
-        let link = Link {
-            cid: block.cid,
-            tsize: block.data.len() as u64,
-        };
-        out.push(block);
-        self.chunks += 1;
-        self.push(0, Pending { link, filesize }, out);
+        Leaf { block, filesize }
     }
 
     /// Adds a child to the node being filled at `level`, closing that node first when it is
@@ -224,6 +285,39 @@ mod tests {
             "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
         );
         assert_eq!((v0.size, v0.dag_size, v0.chunks), (0, 6, 1));
+    }
+
+    /// Leaves hashed by the caller (as the browser does with WebCrypto) give the same
+    /// blocks, in the same order, as the importer hashing them itself.
+    #[test]
+    fn leaves_hashed_outside_give_the_same_dag() {
+        for version in [CidVersion::V0, CidVersion::V1] {
+            for len in [0usize, 5, 16, 17, 16 * 180 + 3] {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let options = ImportOptions {
+                    version,
+                    chunk_size: 16,
+                };
+                let (expected, summary) = import(&data, options);
+                let mut importer = Importer::new(options);
+                let (mut leaves, mut blocks) = (Vec::new(), Vec::new());
+                for piece in data.chunks(5) {
+                    importer.write_leaves(piece, &mut leaves);
+                }
+                importer.end_leaves(&mut leaves);
+                importer.end_leaves(&mut leaves);
+                for leaf in leaves {
+                    let digest = Sha256::digest(&leaf.block).into();
+                    importer.add_leaf(leaf, digest, &mut blocks);
+                }
+                assert_eq!(
+                    importer.finish_tree(&mut blocks),
+                    summary,
+                    "{version:?} {len}"
+                );
+                assert_eq!(blocks, expected, "{version:?} {len}");
+            }
+        }
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub mod unixfs;
 pub mod walk;
 
 pub use cid::{Cid, CidError, CidVersion, Codec};
-pub use importer::{Block, ImportOptions, Imported, Importer, import};
+pub use importer::{Block, ImportOptions, Imported, Importer, Leaf, import};
 pub use walk::{DagOrder, FileWalk, WalkError};

@@ -117,6 +117,22 @@ impl FileWalk {
         Ok(data)
     }
 
+    /// Up to `limit` blocks that come next among the current node's children, starting with
+    /// the one [`next_block`](Self::next_block) asks for: what a reader may fetch ahead.
+    pub fn upcoming(&mut self, limit: usize) -> Vec<Cid> {
+        if self.next_block().is_none() {
+            return Vec::new();
+        }
+        self.stack.last().map_or_else(Vec::new, |(children, next)| {
+            children
+                .iter()
+                .skip(*next)
+                .take(limit)
+                .map(|(c, _)| *c)
+                .collect()
+        })
+    }
+
     /// File offset reached so far.
     pub fn offset(&self) -> u64 {
         self.offset.min(self.end).max(self.start)
@@ -220,6 +236,18 @@ mod tests {
                 assert_eq!(read(&mut walk, &blocks).0, bytes, "{version:?} {len}");
             }
         }
+    }
+
+    #[test]
+    fn upcoming_blocks_are_the_next_siblings() {
+        let bytes = data(400 * 16);
+        let (root, blocks) = store(&bytes, CidVersion::V1, 16);
+        let mut walk = FileWalk::new(root, bytes.len() as u64, 0, u64::MAX);
+        assert_eq!(walk.upcoming(5), vec![root]);
+        walk.block(blocks[&root].clone()).unwrap();
+        let ahead = walk.upcoming(5);
+        assert_eq!(ahead.len(), 3, "the root's three children");
+        assert_eq!(Some(ahead[0]), walk.next_block());
     }
 
     #[test]
