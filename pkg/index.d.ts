@@ -97,7 +97,7 @@ export interface OpenOptions {
   token?: string;
   /** Sync by itself (WebSocket, HTTP fallback). Default `true`. */
   autoSync?: boolean;
-  /** Register a Background Sync (`cairn-sync`) when changes are queued offline. Default `false`. */
+  /** Register a Background Sync (`cairn-sync:<name>`) when changes are queued offline. Default `false`. */
   backgroundSync?: boolean;
 }
 
@@ -172,6 +172,20 @@ export interface FileInfo {
   uploadId: string | null;
   /** Why the server refused it (`state: 'failed'`). */
   code: string | null;
+}
+
+/** A file as the server lists it. */
+export interface ServerFile {
+  cid: string;
+  name: string;
+  type: string;
+  size: number;
+  dagSize: number;
+  createdAt: number;
+  metadata: Record<string, unknown>;
+  pin: 'none' | 'queued' | 'pinning' | 'pinned' | 'failed';
+  pinAttempts: number;
+  pinError: string | null;
 }
 
 /** A file as the server and this device know it (see `Repo.fileInfo`). */
@@ -251,6 +265,12 @@ export class Repo extends EventTarget {
   deleteFile(cid: string): Promise<void>;
   /** Every file on this device. */
   files(): Promise<FileInfo[]>;
+  /** The user's files on the server, newest first; pass `next` as `cursor` for more. */
+  remoteFiles(options?: { type?: string; limit?: number; cursor?: string }): Promise<{ files: ServerFile[]; next: string | null }>;
+  /** The user's files on the server whose name, type or metadata match every word of `query` (as prefixes). */
+  searchFiles(query: string, options?: { type?: string; limit?: number }): Promise<ServerFile[]>;
+  /** Ids of the documents the server holds for this user (theirs and shared with them). */
+  listRemote(): Promise<string[]>;
   /** This device's record merged with the server's info (pin status) when reachable. */
   fileInfo(cid: string): Promise<FileDetails | undefined>;
   close(): void;

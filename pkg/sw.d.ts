@@ -13,5 +13,9 @@ export interface DrainOptions {
 /** Sends everything queued; resolves with how many operations the server acknowledged. */
 export function drainOutbox(options?: DrainOptions): Promise<number>;
 
-/** Drains the outbox on every Background Sync event tagged `tag` (default `cairn-sync`). */
+/**
+ * Drains outboxes on Background Sync: `cairn-sync:<repo name>` (what a page registers when it
+ * queues work offline with `backgroundSync: true`) drains that repository. With `name`, only
+ * that one is drained, also on a plain `cairn-sync` event.
+ */
 export function handleSyncEvents(options?: { name?: string; server?: string; tag?: string }): void;

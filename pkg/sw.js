@@ -26,9 +26,14 @@ export async function drainOutbox({ name = 'default', server = self.location.ori
   }
 }
 
-/** Drains the outbox on every Background Sync event tagged `tag`. */
-export function handleSyncEvents({ name = 'default', server, tag = SYNC_TAG } = {}) {
+/**
+ * Drains outboxes on Background Sync events. A page registers `cairn-sync:<repo name>` when
+ * it queues work offline (with `backgroundSync: true`); that repository is drained. With
+ * `name`, only that repository is, on `cairn-sync:<name>` and on a plain `tag` event.
+ */
+export function handleSyncEvents({ name, server, tag = SYNC_TAG } = {}) {
   self.addEventListener('sync', (event) => {
-    if (event.tag === tag) event.waitUntil(drainOutbox({ name, server }));
+    const repo = event.tag === tag ? (name ?? 'default') : event.tag.startsWith(`${tag}:`) ? event.tag.slice(tag.length + 1) : null;
+    if (repo !== null && (name === undefined || repo === name)) event.waitUntil(drainOutbox({ name: repo, server }));
   });
 }

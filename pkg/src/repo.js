@@ -223,6 +223,57 @@ export class Repo extends EventTarget {
     return { ...remote, ...local, ...(remote && { pin: remote.pin, pinAttempts: remote.pinAttempts, pinError: remote.pinError }), state: local?.state ?? 'remote', onDevice: !!local };
   }
 
+  /** The ids of the documents the server holds for this user (theirs and those shared with them). */
+  async listRemote() {
+    this.#requireServer();
+    return call(() => this.wasm.listRemote(this.#server, this.#token));
+  }
+
+  /**
+   * The user's files on the server, newest first: `{files, next}` (pass `next` as `cursor`
+   * for the following page). `type` keeps those whose media type starts with it (`image/`).
+   */
+  async remoteFiles({ type, limit, cursor } = {}) {
+    const query = new URLSearchParams();
+    if (type) query.set('type', type);
+    if (limit) query.set('limit', String(limit));
+    if (cursor) query.set('cursor', cursor);
+    return this.#api('GET', `/v1/files?${query}`);
+  }
+
+  /**
+   * The user's files on the server whose name, type or metadata have words starting with
+   * every word of `query`, best match first.
+   */
+  async searchFiles(query, { type, limit } = {}) {
+    const { files } = await this.#api('POST', '/v1/files/search', { query, type, limit });
+    return files;
+  }
+
+  #requireServer() {
+    if (!this.#server || !this.#token) throw new CairnError('this repo has no server or token', 'E_NO_SERVER');
+  }
+
+  /** One JSON call to the server's API; its errors as CairnError with the server's code. */
+  async #api(method, path, body) {
+    this.#requireServer();
+    let response;
+    try {
+      response = await fetch(`${this.#server}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.#token}`, ...(body && { 'content-type': 'application/json' }) },
+        body: body && JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new CairnError(`the server is unreachable: ${e.message}`, 'E_OFFLINE');
+    }
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      throw new CairnError(json.error?.message ?? `HTTP ${response.status}`, json.error?.code ?? 'E_SERVER', { status: response.status });
+    }
+    return json;
+  }
+
   /** Closes the repository in this tab (another tab takes over syncing). */
   close() {
     this.#transfers?.stop();
@@ -277,7 +328,7 @@ export class Repo extends EventTarget {
         this.#tabs.post({ type: 'outbox' });
       }
       if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
-        navigator.serviceWorker?.ready.then((r) => r.sync?.register(BACKGROUND_SYNC_TAG)).catch(() => {});
+        navigator.serviceWorker?.ready.then((r) => r.sync?.register(`${BACKGROUND_SYNC_TAG}:${this.name}`)).catch(() => {});
       }
       this.#setStatus({ pending: await this.wasm.pending().catch(() => this.status.pending) });
     }, 0);

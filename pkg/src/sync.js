@@ -192,7 +192,9 @@ export class Syncer {
       return;
     }
     if (!frame) {
+      // Connected, followed, and nothing left to send: in sync with the server now.
       this.#inFlight = false;
+      this.#onStatus({ syncing: false, lastSyncedAt: Date.now() });
       if (force) this.#settle(null);
       this.#scheduleDue();
       return;

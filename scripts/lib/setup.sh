@@ -64,3 +64,17 @@ ensure_postgres() {
 ensure_kubo() {
   "$ROOT/scripts/install-kubo" >/dev/null
 }
+
+# The demo app's own package (it links @cairn/client from pkg/; Vite comes from the root).
+ensure_www_deps() {
+  [ -e "$ROOT/www/node_modules/@cairn/client" ] && return
+  say "linking the demo app to the package"
+  (cd "$ROOT/www" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+# Builds the demo app (www/) into www/dist with Vite.
+build_www() {
+  ensure_www_deps
+  say "building the demo app (www/dist)"
+  (cd "$ROOT/www" && "$ROOT/node_modules/.bin/vite" build --emptyOutDir)
+}

@@ -21,8 +21,9 @@ pub struct ServeConfig {
     #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
     pub data_dir: PathBuf,
 
-    /// Directory served at `/` (the demo app). Not served when missing.
-    #[arg(long, env = "CAIRN_WWW_DIR", default_value = "./www")]
+    /// Directory served at `/` (the demo app, as `scripts/run` builds it). Not served when
+    /// missing.
+    #[arg(long, env = "CAIRN_WWW_DIR", default_value = "./www/dist")]
     pub www_dir: PathBuf,
 
     /// Directory served at `/pkg/` (the npm package). Not served when missing.
