@@ -157,7 +157,7 @@ const scenarios = {
     await session.send('ServiceWorker.dispatchSyncEvent', {
       origin: new URL(base).origin,
       registrationId: registration.registrationId,
-      tag: 'cairn-sync',
+      tag: 'cairn-sync:sw-test',
       lastChance: false,
     });
     await until(page, async () => (await window.repo.outbox()).length === 0);

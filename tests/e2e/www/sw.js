@@ -1,9 +1,11 @@
-// The test app's Service Worker: caches the app shell (so the page reloads offline) and
-// drains the SDK's outbox on Background Sync. `?name=` is the repository to drain.
+// The test app's Service Worker: the package README's recipe (drains the outbox of the
+// repository a Background Sync event names; the README test checks its lines are here), and
+// caching of the app shell so the page reloads offline.
 import { handleSyncEvents } from '/pkg/sw.js';
 
-const name = new URL(self.location).searchParams.get('name') ?? 'default';
-handleSyncEvents({ name });
+// On Background Sync, drains the outbox of the repository that asked (its tag is
+// `cairn-sync:<name>`), with the token the page stored.
+handleSyncEvents();
 
 const SHELL = [
   '/', '/index.html',
