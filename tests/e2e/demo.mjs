@@ -2,9 +2,12 @@
 // server on PostgreSQL with a pinning service. Every step saves a screenshot in the
 // artifacts directory (named NN-what.png).
 // Usage: node tests/e2e/demo.mjs <server url> <artifacts dir> <scenario>
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import * as Automerge from '@automerge/automerge';
-import { assert, launch, newPage } from './lib.mjs';
+import { assert, launch, launchPersistent, newPage } from './lib.mjs';
 
 const [url, out, scenario] = process.argv.slice(2);
 const base = url.replace(/\/$/, '');
@@ -249,6 +252,28 @@ const scenarios = {
     await shot(m, 'phone-files', 'phone: the file browser');
     const overflow = await m.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     assert(!overflow, 'nothing overflows the phone screen sideways');
+  },
+
+  /** Installable, by Chromium's own check (manifest, icons, a worker controlling the page),
+   *  in a real profile (an incognito-like test context is never installable). */
+  async installable() {
+    const profile = mkdtempSync(join(tmpdir(), 'cairn-demo-profile-'));
+    const context = await launchPersistent(profile);
+    try {
+      const page = await newPage(context, 'I');
+      await signIn(page, 'dana');
+      await page.evaluate(() => navigator.serviceWorker.ready);
+      await page.reload();
+      await page.waitForSelector('#new-note');
+      const cdp = await context.newCDPSession(page);
+      const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+      assert(installabilityErrors.length === 0, `installable: ${JSON.stringify(installabilityErrors)}`);
+      const manifest = await cdp.send('Page.getAppManifest');
+      assert(manifest.errors.length === 0 && JSON.parse(manifest.data).name === 'Cairn Notes', `the manifest parses: ${JSON.stringify(manifest.errors)}`);
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
   },
 
   /** The Service Worker: the shell opens offline, and a Background Sync event drains the

@@ -7,6 +7,7 @@
 //!   sync and pin, open it in a second browser (the image downloaded and verified), edit from
 //!   both at once, another user who sees nothing, the file browser (search, preview, delete),
 //!   attaching with the keyboard alone, and a phone-sized screen; labels checked throughout;
+//! - installable, by Chromium's own check (`Page.getInstallabilityErrors`);
 //! - the Service Worker: the app opens offline, and Background Sync delivers an edit that the
 //!   page itself could not send.
 
@@ -99,6 +100,11 @@ async fn scenario(name: &str) {
 #[tokio::test]
 async fn the_user_journey_offline_and_back_on_two_devices_and_a_phone() {
     scenario("journey").await;
+}
+
+#[tokio::test]
+async fn the_app_is_installable() {
+    scenario("installable").await;
 }
 
 #[tokio::test]
