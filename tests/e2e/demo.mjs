@@ -1,6 +1,6 @@
 // Cairn Notes (the demo PWA, www/) driven like a user, in Debian's Chromium against the real
 // server on PostgreSQL with a pinning service. Every step saves a screenshot in the
-// artifacts directory (named NN-what.png).
+// artifacts directory (named <scenario>-NN-what.png).
 // Usage: node tests/e2e/demo.mjs <server url> <artifacts dir> <scenario>
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -61,7 +61,7 @@ let shots = 0;
 const taken = [];
 async function shot(page, name, what) {
   shots += 1;
-  const file = `${String(shots).padStart(2, '0')}-${name}.png`;
+  const file = `${scenario}-${String(shots).padStart(2, '0')}-${name}.png`;
   await page.screenshot({ path: `${out}/${file}`, fullPage: true });
   taken.push(`${file}: ${what}`);
 }
