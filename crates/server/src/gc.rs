@@ -18,6 +18,7 @@ use std::time::Duration;
 use cairn_core::content::{Cid, Codec, DagOrder};
 use cairn_core::retry::RetryPolicy;
 
+use crate::clock::{ms, now_ms, retry_at};
 use crate::files::Files;
 use crate::pinning::{PinError, Pinner};
 use crate::store::StoreError;
@@ -64,16 +65,6 @@ pub struct Collected {
     pub blocks: u64,
     pub uploads: u64,
     pub unpinned: u64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Runs collections every `settings.every` until the process ends.
@@ -241,9 +232,7 @@ async fn unpin(
                 unpinned += 1;
             }
             Err(PinError::Retryable(error)) => {
-                let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-                let delay = settings.retry.delay_ms(attempts, now_ms() as u64);
-                let next = now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
+                let next = retry_at(&settings.retry, attempts);
                 tracing::warn!(%cid, %error, "unpin failed; will retry");
                 files
                     .store

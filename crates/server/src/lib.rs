@@ -11,6 +11,7 @@ pub mod auth;
 pub mod blocks;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod documents;

@@ -352,14 +352,11 @@ impl Engine {
 
     /// The documents the server holds for this user (`GET /v1/docs`).
     pub async fn list_remote(&self, remote: &Remote) -> Result<Vec<DocumentId>, ClientError> {
-        let url = format!("{}/v1/docs", remote.server.trim_end_matches('/'));
-        let reply = net::send("GET", &url, Some(&remote.token), None).await?;
+        let reply = net::send("GET", &remote.url("/v1/docs"), Some(&remote.token), None).await?;
         if reply.status != 200 {
             return Err(reply.into_error());
         }
-        let text = String::from_utf8_lossy(&reply.body).into_owned();
-        let json = js_sys::JSON::parse(&text)
-            .map_err(|_| ClientError::Protocol("bad document list".into()))?;
+        let json = reply.json()?;
         let list = js_sys::Reflect::get(&json, &"documents".into())
             .unwrap_or(wasm_bindgen::JsValue::UNDEFINED);
         let ids = js_sys::Array::from(&list)

@@ -33,11 +33,7 @@ pub(super) fn internal(e: impl Into<anyhow::Error>) -> Error {
     Error::Internal(e.into())
 }
 
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub(super) use crate::clock::now_ms;
 
 #[derive(Debug, Deserialize)]
 pub struct UploadQuery {

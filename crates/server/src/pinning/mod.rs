@@ -30,6 +30,7 @@ use tokio::sync::{Notify, mpsc};
 pub use self::kubo::KuboPinner;
 pub use self::service::{ServiceConfig, ServicePinner};
 
+use crate::clock::{ms, now_ms, retry_at};
 use crate::files::{Files, Reader};
 use crate::store::PinOutcome;
 
@@ -179,12 +180,6 @@ impl Default for PinSettings {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Queues every file content not yet queued, then works the queue until the process ends.
 /// `wake` is notified by uploads so a new file is pinned at once.
 pub fn spawn_worker(
@@ -201,7 +196,7 @@ pub fn spawn_worker(
         }
         tracing::info!(backend = %pinner.describe(), "pin worker started");
         loop {
-            let lease = i64::try_from(settings.lease.as_millis()).unwrap_or(i64::MAX);
+            let lease = ms(settings.lease);
             let claimed = match files.store.claim_pins(now_ms(), lease, 2).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
@@ -249,19 +244,9 @@ async fn attempt(
     match pinner.pin(&cid, &open).await {
         Ok(()) => PinOutcome::Pinned,
         Err(PinError::Permanent(error)) => PinOutcome::Failed { error },
-        Err(PinError::Retryable(error)) => {
-            let attempts = u32::try_from(pin.attempts).unwrap_or(u32::MAX);
-            let jitter = {
-                use std::hash::{BuildHasher, Hasher};
-                std::collections::hash_map::RandomState::new()
-                    .build_hasher()
-                    .finish()
-            };
-            let delay = settings.retry.delay_ms(attempts, jitter);
-            PinOutcome::Retry {
-                next_attempt_ms: now_ms().saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)),
-                error,
-            }
-        }
+        Err(PinError::Retryable(error)) => PinOutcome::Retry {
+            next_attempt_ms: retry_at(&settings.retry, pin.attempts),
+            error,
+        },
     }
 }
