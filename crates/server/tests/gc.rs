@@ -349,7 +349,7 @@ async fn a_content_collected_mid_upload_is_not_recorded_without_its_blocks(backe
         })
         .await;
     assert!(
-        matches!(recorded, Err(StoreError::Unavailable(_))),
+        matches!(recorded, Err(StoreError::Raced(_))),
         "{recorded:?}"
     );
     assert_eq!(fetch(&server, &carol, &cid).await.0, StatusCode::NOT_FOUND);

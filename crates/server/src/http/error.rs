@@ -150,7 +150,7 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => Error::Unavailable(e),
+            StoreError::Unavailable(_) | StoreError::Raced(_) => Error::Unavailable(e),
             e => Error::Internal(e.into()),
         }
     }

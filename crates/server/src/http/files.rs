@@ -252,9 +252,7 @@ pub(super) async fn store_imported(
         .await
         .map_err(internal)?
         .map_err(|e| match e {
-            BlockError::Collected(_) => Error::Unavailable(StoreError::Unavailable(
-                sqlx::Error::Io(std::io::Error::other(e.to_string())),
-            )),
+            BlockError::Collected(_) => Error::Unavailable(StoreError::Raced(e.to_string())),
             e => internal(e),
         })?;
     let name = stored

@@ -101,7 +101,7 @@ pub trait FileStore: GcStore + Send + Sync + 'static {
     /// Records the content (if new) and `owner`'s reference to it (name and type replaced if
     /// they had it already). Returns the record and whether the content was new. The content
     /// must have claimed its blocks ([`GcStore::claim_blocks`]); if a collection took them
-    /// meanwhile, nothing is recorded and the error is [`StoreError::Unavailable`].
+    /// meanwhile, nothing is recorded and the error is [`StoreError::Raced`].
     async fn add_file(&self, file: &NewFile<'_>) -> Result<(FileRecord, bool), StoreError>;
 
     /// `owner`'s file `cid`, if they have it.
@@ -379,11 +379,8 @@ macro_rules! file_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 if claims == 0 {
-                    return Err($crate::store::StoreError::Unavailable(
-                        sqlx::Error::Protocol(
-                            "the content was collected while it was being stored; send it again"
-                                .into(),
-                        ),
+                    return Err($crate::store::StoreError::Raced(
+                        "the content was collected while it was being stored".into(),
                     ));
                 }
                 sqlx::query(sql::ADD_FILE)

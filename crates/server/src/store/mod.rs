@@ -112,6 +112,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The operation lost a race with another (a garbage collection took what it was
+    /// storing); nothing was written, and sending it again succeeds.
+    #[error("{0}; send it again")]
+    Raced(String),
 }
 
 impl From<sqlx::Error> for StoreError {
