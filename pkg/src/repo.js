@@ -135,7 +135,7 @@ export class Repo extends EventTarget {
 
   /** Forces a sync round (sends what is queued, fetches what others changed). */
   async sync() {
-    if (!this.#server || !this.#token) throw new CairnError('this repo has no server or token', 'E_NO_SERVER');
+    this.#requireServer();
     if (this.#syncer) return this.#round();
     // Not the leader: ask it, and wait for its answer.
     const id = crypto.randomUUID();
@@ -210,17 +210,12 @@ export class Repo extends EventTarget {
     const local = await call(() => this.wasm.file(cid));
     let remote;
     if (this.#server && this.#token) {
-      try {
-        const response = await fetch(`${this.#server}/v1/files/${encodeURIComponent(cid)}/info`, {
-          headers: { authorization: `Bearer ${this.#token}` },
-        });
-        if (response.ok) remote = await response.json();
-      } catch {
-        // offline: this device's record is what there is
-      }
+      // Offline, or not on the server: this device's record is what there is.
+      remote = await this.#api('GET', `/v1/files/${encodeURIComponent(cid)}/info`).catch(() => undefined);
     }
     if (!local && !remote) return undefined;
-    return { ...remote, ...local, ...(remote && { pin: remote.pin, pinAttempts: remote.pinAttempts, pinError: remote.pinError }), state: local?.state ?? 'remote', onDevice: !!local };
+    // Local records carry no pin fields: the server's stay.
+    return { ...remote, ...local, state: local?.state ?? 'remote', onDevice: !!local };
   }
 
   /** The ids of the documents the server holds for this user (theirs and those shared with them). */
