@@ -65,6 +65,8 @@ pub struct Collected {
     pub blocks: u64,
     pub uploads: u64,
     pub unpinned: u64,
+    /// Whether block deletion was put off because a backup holds a maintenance lease.
+    pub deferred: bool,
 }
 
 /// Runs collections every `settings.every` until the process ends.
@@ -191,10 +193,15 @@ pub async fn collect(
     let blocks = files.blocks.clone();
     let delete = move |digest: &str| blocks.delete_digest(digest);
     loop {
-        let deleted = files
+        let Some(deleted) = files
             .store
-            .delete_unused_blocks(settings.batch, &delete)
-            .await?;
+            .delete_unused_blocks(settings.batch, now_ms(), &delete)
+            .await?
+        else {
+            tracing::info!("a backup is running: unused blocks are deleted after it");
+            done.deferred = true;
+            break;
+        };
         done.blocks += deleted;
         if (deleted as i64) < settings.batch {
             break;

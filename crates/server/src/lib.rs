@@ -19,6 +19,7 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod hub;
+pub mod ops;
 pub mod pinning;
 pub mod store;
 

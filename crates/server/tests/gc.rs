@@ -421,7 +421,57 @@ async fn racing_uploads_deletes_and_collections_lose_nothing(backend: Backend) {
     }
 }
 
+/// While a backup holds its maintenance lease, collections remove contents but delete no
+/// block (the backup's snapshot may name them); once it is released, the blocks go. An
+/// expired lease holds nothing off, and cannot be renewed.
+async fn a_backup_lease_holds_off_block_deletion(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.token("alice");
+    let (a, _) = two_files();
+    let cid = put(&server, &alice, &a).await;
+    delete(&server, &alice, &cid).await;
+    let store = &server.state.files.store;
+    let now = cairn_server::clock::now_ms();
+    store
+        .take_lease("backup-1", "test", now, now + 60_000)
+        .await
+        .unwrap();
+
+    let held = collect(&server, Duration::ZERO).await;
+    assert_eq!((held.contents, held.blocks, held.deferred), (1, 0, true));
+    assert_eq!(
+        stored_blocks(&server),
+        4,
+        "no block went while the lease was held"
+    );
+    assert!(
+        store
+            .renew_lease("backup-1", now, now + 120_000)
+            .await
+            .unwrap()
+    );
+
+    store.release_lease("backup-1").await.unwrap();
+    let done = collect(&server, Duration::ZERO).await;
+    assert_eq!((done.blocks, done.deferred), (4, false));
+    assert_eq!(stored_blocks(&server), 0);
+
+    // An expired lease neither holds collections off nor renews.
+    store
+        .take_lease("backup-2", "test", now - 10, now - 1)
+        .await
+        .unwrap();
+    assert!(!collect(&server, Duration::ZERO).await.deferred);
+    assert!(
+        !store
+            .renew_lease("backup-2", now, now + 1000)
+            .await
+            .unwrap()
+    );
+}
+
 on_both_backends!(
+    a_backup_lease_holds_off_block_deletion,
     unreferenced_contents_go_and_shared_blocks_stay,
     attachments_of_a_deleted_file_go_with_it,
     contents_stored_before_block_lists_are_listed_first,

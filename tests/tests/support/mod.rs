@@ -20,17 +20,80 @@ pub const SECRET: &str = "an end-to-end test secret, long enough for HS256";
 
 /// Starts the server binary on `database_url` with the test secret and `extra` flags.
 pub fn start_server(name: &str, database_url: &str, extra: &[&str]) -> ServerProcess {
-    let data_dir = temp_dir("cairn-e2e-data");
-    let mut args = vec!["--database-url", database_url, "--jwt-secret", SECRET];
+    start_server_in(name, Some(database_url), &temp_dir("cairn-e2e-data"), extra)
+}
+
+/// Starts the server binary on `data_dir` and `database_url` (`None`: the embedded SQLite).
+pub fn start_server_in(
+    name: &str,
+    database_url: Option<&str>,
+    data_dir: &Path,
+    extra: &[&str],
+) -> ServerProcess {
+    let mut args = vec!["--jwt-secret", SECRET];
+    if let Some(url) = database_url {
+        args.extend(["--database-url", url]);
+    }
     let data = data_dir.display().to_string();
     args.extend(["--data-dir", &data]);
     args.extend(extra);
     let log = artifacts_dir("server-logs").join(format!("{name}.log"));
-    ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
-        &args,
-        log,
+    ServerProcess::start(Path::new(CAIRN), &args, log)
+}
+
+/// The `cairn` binary under test.
+pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn-e2e-server");
+
+/// Runs `cairn <args>` to its end: exit code, stdout, stderr.
+pub async fn cairn(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(CAIRN)
+        .args(args)
+        .env("CAIRN_LOG", "warn")
+        .output()
+        .await
+        .expect("cairn runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `POST /v1/files?name=…` as `user`: the stored file's info.
+pub async fn upload_file(base: &str, user: &str, name: &str, data: Vec<u8>) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}v1/files?name={name}"))
+        .bearer_auth(token(user))
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "upload {name}");
+    response.json().await.unwrap()
+}
+
+/// `GET /v1/files/{cid}` as `user`: the bytes.
+pub async fn download_file(base: &str, user: &str, cid: &str) -> Vec<u8> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}v1/files/{cid}"))
+        .bearer_auth(token(user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "download {cid}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+/// `GET /v1/docs/{id}` as `user`: the merged document.
+pub async fn fetch_doc(base: &str, user: &str, id: DocumentId) -> automerge::Automerge {
+    let response = reqwest::Client::new()
+        .get(format!("{base}v1/docs/{id}"))
+        .bearer_auth(token(user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "document {id}");
+    automerge::Automerge::load(&response.bytes().await.unwrap()).unwrap()
 }
 
 /// A valid token for `user`.

@@ -29,6 +29,14 @@ enum Job {
         cid: Cid,
         reply: tokio::sync::oneshot::Sender<Result<(), PinError>>,
     },
+    IsPinned {
+        cid: Cid,
+        reply: tokio::sync::oneshot::Sender<Result<bool, PinError>>,
+    },
+    Block {
+        cid: Cid,
+        reply: tokio::sync::oneshot::Sender<Result<Option<Vec<u8>>, PinError>>,
+    },
     /// The node's swarm addresses (where others can fetch what it holds).
     Addresses {
         reply: tokio::sync::oneshot::Sender<Result<Vec<String>, PinError>>,
@@ -55,6 +63,12 @@ impl KuboPinner {
                             }
                             Job::Unpin { cid, reply } => {
                                 let _ = reply.send(kubo_unpin(&client, &cid).await);
+                            }
+                            Job::IsPinned { cid, reply } => {
+                                let _ = reply.send(kubo_is_pinned(&client, &cid).await);
+                            }
+                            Job::Block { cid, reply } => {
+                                let _ = reply.send(kubo_block(&client, &cid).await);
                             }
                             Job::Addresses { reply } => {
                                 let _ = reply.send(
@@ -98,6 +112,16 @@ impl Pinner for KuboPinner {
     async fn unpin(&self, cid: &Cid) -> Result<(), PinError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.ask(Job::Unpin { cid: *cid, reply }, answer).await
+    }
+
+    async fn is_pinned(&self, cid: &Cid) -> Result<bool, PinError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.ask(Job::IsPinned { cid: *cid, reply }, answer).await
+    }
+
+    async fn fetch_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, PinError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.ask(Job::Block { cid: *cid, reply }, answer).await
     }
 }
 
@@ -148,6 +172,29 @@ async fn kubo_unpin(client: &IpfsClient, cid: &Cid) -> Result<(), PinError> {
     match client.pin_rm(&cid.to_string(), true).await {
         Ok(_) => Ok(()),
         Err(ipfs_api_backend_hyper::Error::Api(e)) if e.message.contains("not pinned") => Ok(()),
+        Err(e) => Err(PinError::Retryable(e.to_string())),
+    }
+}
+
+async fn kubo_is_pinned(client: &IpfsClient, cid: &Cid) -> Result<bool, PinError> {
+    match client
+        .pin_ls(Some(&cid.to_string()), Some("recursive"))
+        .await
+    {
+        Ok(pins) => Ok(pins.keys.contains_key(&cid.to_string())),
+        Err(ipfs_api_backend_hyper::Error::Api(e)) if e.message.contains("not pinned") => Ok(false),
+        Err(e) => Err(PinError::Retryable(e.to_string())),
+    }
+}
+
+/// `block/get`; a block Kubo does not have is `None` (its error says "not found").
+async fn kubo_block(client: &IpfsClient, cid: &Cid) -> Result<Option<Vec<u8>>, PinError> {
+    use futures::TryStreamExt;
+    let chunks: Result<Vec<bytes::Bytes>, _> =
+        client.block_get(&cid.to_string()).try_collect().await;
+    match chunks {
+        Ok(chunks) => Ok(Some(chunks.concat())),
+        Err(ipfs_api_backend_hyper::Error::Api(e)) if e.message.contains("not found") => Ok(None),
         Err(e) => Err(PinError::Retryable(e.to_string())),
     }
 }

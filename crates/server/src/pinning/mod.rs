@@ -58,6 +58,16 @@ pub trait Pinner: Send + Sync + 'static {
 
     /// Removes the pin of `cid` (a pin that is not there is already removed).
     async fn unpin(&self, cid: &Cid) -> Result<(), PinError>;
+
+    /// Whether the backend holds a (recursive) pin of `cid` now (`cairn verify
+    /// --check-pins`).
+    async fn is_pinned(&self, cid: &Cid) -> Result<bool, PinError>;
+
+    /// The block `cid` names, if the backend has it (`cairn verify --repair`); the caller
+    /// checks it. Backends that hold no blocks (a pinning service) answer `None`.
+    async fn fetch_block(&self, _cid: &Cid) -> Result<Option<Vec<u8>>, PinError> {
+        Ok(None)
+    }
 }
 
 /// Several backends, pinned in order (a pin is done when every one has it).
@@ -89,6 +99,24 @@ impl Pinner for Chain {
             pinner.unpin(cid).await?;
         }
         Ok(())
+    }
+
+    async fn is_pinned(&self, cid: &Cid) -> Result<bool, PinError> {
+        for pinner in &self.0 {
+            if !pinner.is_pinned(cid).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn fetch_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, PinError> {
+        for pinner in &self.0 {
+            if let Some(block) = pinner.fetch_block(cid).await? {
+                return Ok(Some(block));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -243,6 +243,10 @@ impl Pinner for ServicePinner {
         self.follow(status).await
     }
 
+    async fn is_pinned(&self, cid: &Cid) -> Result<bool, PinError> {
+        Ok(self.find(cid).await?.iter().any(|s| s.status == "pinned"))
+    }
+
     async fn unpin(&self, cid: &Cid) -> Result<(), PinError> {
         for request in self.find(cid).await? {
             let url = self.url(&format!("/pins/{}", request.requestid));

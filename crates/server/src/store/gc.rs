@@ -10,7 +10,11 @@
 //!   and its claims, whose blocks become block candidates (`block_gc`).
 //! - Block candidates are deleted from disk while an exclusive lock keeps uploads from
 //!   claiming (a PostgreSQL advisory lock that claims take shared; SQLite's single writer),
-//!   and only if nothing claims them by then.
+//!   and only if nothing claims them by then, and only while no backup holds a maintenance
+//!   lease (`maintenance_leases`, migration 0009): a backup takes its lease, then its
+//!   snapshot, so every block its snapshot names stays until it has copied them. The lease is
+//!   checked after the unused blocks are chosen, so a collection that did not see the lease
+//!   chose blocks no later snapshot can name.
 //!
 //! Every transaction that touches a content's candidate row and its claims takes them in
 //! that order (candidate, content, claims), so uploads and collections never deadlock.
@@ -73,12 +77,30 @@ pub trait GcStore: Send + Sync + 'static {
     ) -> Result<Vec<String>, StoreError>;
 
     /// Deletes up to `limit` block candidates nothing claims, calling `delete` for each while
-    /// no upload can claim; returns how many were deleted.
+    /// no upload can claim; returns how many were deleted. Deletes none while a maintenance
+    /// lease is held (at `now_ms`): `Ok(None)`.
     async fn delete_unused_blocks(
         &self,
         limit: i64,
+        now_ms: i64,
         delete: DeleteBlock<'_>,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Takes maintenance lease `id` until `until_ms` (garbage collection deletes no block
+    /// meanwhile); expired leases are removed first.
+    async fn take_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Extends lease `id` to `until_ms`; `false` if it expired (before `now_ms`) or is gone.
+    async fn renew_lease(&self, id: &str, now_ms: i64, until_ms: i64) -> Result<bool, StoreError>;
+
+    /// Gives lease `id` up.
+    async fn release_lease(&self, id: &str) -> Result<(), StoreError>;
 
     /// Takes up to `limit` unpins due at `now_ms` (each put off by `lease_ms` meanwhile):
     /// their CIDs and attempts so far.
@@ -141,6 +163,14 @@ pub(super) const DELETE_ORPHANS: &str = "DELETE FROM content_blocks
 pub(super) const UNUSED_BLOCKS: &str = "SELECT digest FROM block_gc g
      WHERE NOT EXISTS (SELECT 1 FROM content_blocks b WHERE b.digest = g.digest)
      ORDER BY since_ms, digest LIMIT $1";
+pub(super) const LEASED: &str =
+    "SELECT EXISTS (SELECT 1 FROM maintenance_leases WHERE until_ms > $1)";
+pub(super) const EXPIRE_LEASES: &str = "DELETE FROM maintenance_leases WHERE until_ms <= $1";
+pub(super) const TAKE_LEASE: &str =
+    "INSERT INTO maintenance_leases (id, kind, holder, until_ms) VALUES ($1, 'backup', $2, $3)";
+pub(super) const RENEW_LEASE: &str =
+    "UPDATE maintenance_leases SET until_ms = $3 WHERE id = $1 AND until_ms > $2";
+pub(super) const RELEASE_LEASE: &str = "DELETE FROM maintenance_leases WHERE id = $1";
 pub(super) const FORGET_BLOCK: &str = "DELETE FROM block_gc WHERE digest = $1";
 pub(super) const FORGET_CLAIMED: &str = "DELETE FROM block_gc
      WHERE EXISTS (SELECT 1 FROM content_blocks b WHERE b.digest = block_gc.digest)";
@@ -296,14 +326,23 @@ macro_rules! gc_store {
             async fn delete_unused_blocks(
                 &self,
                 limit: i64,
+                now_ms: i64,
                 delete: $crate::store::gc::DeleteBlock<'_>,
-            ) -> Result<u64, $crate::store::StoreError> {
+            ) -> Result<Option<u64>, $crate::store::StoreError> {
                 use $crate::store::gc as sql;
                 let mut tx = self.begin_gc(true).await?;
                 let unused: Vec<(String,)> = sqlx::query_as(sql::UNUSED_BLOCKS)
                     .bind(limit)
                     .fetch_all(&mut *tx)
                     .await?;
+                // After choosing (see the module docs): a backup's snapshot may name them.
+                let (leased,): (bool,) = sqlx::query_as(sql::LEASED)
+                    .bind(now_ms)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if leased {
+                    return Ok(None);
+                }
                 for (digest,) in &unused {
                     // A quick unlink; the lock keeps uploads from claiming meanwhile.
                     delete(digest)
@@ -315,7 +354,54 @@ macro_rules! gc_store {
                 }
                 sqlx::query(sql::FORGET_CLAIMED).execute(&mut *tx).await?;
                 tx.commit().await?;
-                Ok(unused.len() as u64)
+                Ok(Some(unused.len() as u64))
+            }
+
+            async fn take_lease(
+                &self,
+                id: &str,
+                holder: &str,
+                now_ms: i64,
+                until_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::gc as sql;
+                let mut tx = self.begin_write().await?;
+                sqlx::query(sql::EXPIRE_LEASES)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::TAKE_LEASE)
+                    .bind(id)
+                    .bind(holder)
+                    .bind(until_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn renew_lease(
+                &self,
+                id: &str,
+                now_ms: i64,
+                until_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let renewed = sqlx::query($crate::store::gc::RENEW_LEASE)
+                    .bind(id)
+                    .bind(now_ms)
+                    .bind(until_ms)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(renewed == 1)
+            }
+
+            async fn release_lease(&self, id: &str) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($crate::store::gc::RELEASE_LEASE)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn claim_unpins(

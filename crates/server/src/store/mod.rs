@@ -16,7 +16,9 @@
 
 mod files;
 mod gc;
+pub mod inspect;
 mod postgres;
+pub mod schema;
 mod shared;
 mod sqlite;
 
@@ -31,7 +33,9 @@ pub use self::files::{
     ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, UploadRecord, search_words,
 };
 pub use self::gc::{DeleteBlock, GcCounts, GcStore};
+pub use self::inspect::{ChangeRecord, ContentRecord, InspectStore, Inspection};
 pub use self::postgres::PostgresStore;
+pub use self::schema::{SchemaStatus, SchemaStore};
 pub use self::sqlite::{FILE_NAME as SQLITE_FILE_NAME, SqliteStore};
 
 /// What a user may do with a document.
@@ -129,10 +133,10 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Both stores in one database: what [`open`] returns.
-pub trait Store: DocumentStore + FileStore {}
+/// Every store of one database: what [`open`] returns.
+pub trait Store: DocumentStore + FileStore + SchemaStore + InspectStore {}
 
-impl<T: DocumentStore + FileStore> Store for T {}
+impl<T: DocumentStore + FileStore + SchemaStore + InspectStore> Store for T {}
 
 /// Where documents live.
 #[async_trait]
@@ -250,6 +254,10 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// Keep retrying to connect at startup (with backoff) for this long.
     pub connect_retry: Duration,
+    /// Apply pending migrations when opening (`serve`, `migrate`); the operations commands
+    /// open without, and refuse a schema that is not current. Without it, a missing SQLite
+    /// file is an error rather than created.
+    pub migrate: bool,
 }
 
 impl Default for StoreOptions {
@@ -258,6 +266,7 @@ impl Default for StoreOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(10),
             connect_retry: Duration::from_secs(30),
+            migrate: true,
         }
     }
 }
@@ -270,9 +279,13 @@ pub async fn open(
     options: &StoreOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match database_url {
-        Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(SqliteStore::open_url(url).await?)),
+        Some(url) if url.starts_with("sqlite:") => {
+            Ok(Arc::new(SqliteStore::open_url(url, options.migrate).await?))
+        }
         Some(url) => Ok(Arc::new(PostgresStore::connect(url, options).await?)),
-        None => Ok(Arc::new(SqliteStore::open_in(data_dir).await?)),
+        None => Ok(Arc::new(
+            SqliteStore::open_in(data_dir, options.migrate).await?,
+        )),
     }
 }
 

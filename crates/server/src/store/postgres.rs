@@ -10,6 +10,8 @@ use sqlx::{Postgres, Transaction as SqlxTransaction};
 
 use super::files::{file_store, select_files};
 use super::gc::gc_store;
+use super::inspect::inspect_store;
+use super::schema::schema_store;
 use super::shared::{document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange, Transaction,
@@ -49,9 +51,9 @@ impl PostgresStore {
                 Err(e) => return Err(e.into()),
             }
         };
-        sqlx::migrate!("../../migrations/postgres")
-            .run(&pool)
-            .await?;
+        if options.migrate {
+            super::schema::POSTGRES.run(&pool).await?;
+        }
         Ok(Self {
             pool,
             url: url.to_owned(),
@@ -60,6 +62,17 @@ impl PostgresStore {
 }
 
 file_store!(PostgresStore, PG_SEARCH, pg_search_query);
+inspect_store!(
+    PostgresStore,
+    PgInspection,
+    Postgres,
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+);
+schema_store!(
+    PostgresStore,
+    super::schema::POSTGRES,
+    "SELECT to_regclass('_sqlx_migrations') IS NOT NULL"
+);
 gc_store!(
     PostgresStore,
     PG_CLAIM_BLOCKS,
@@ -76,6 +89,11 @@ const PG_CLAIM_BLOCKS: &str = "INSERT INTO content_blocks (content_cid, digest, 
      ON CONFLICT (content_cid, digest) DO UPDATE SET claimed_ms = EXCLUDED.claimed_ms";
 
 impl PostgresStore {
+    /// The connection pool (for the operations commands, which copy whole tables).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }

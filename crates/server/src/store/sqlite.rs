@@ -16,6 +16,8 @@ use sqlx::{Sqlite, Transaction as SqlxTransaction};
 
 use super::files::{file_store, select_files};
 use super::gc::gc_store;
+use super::inspect::inspect_store;
+use super::schema::schema_store;
 use super::shared::{ROLE, document_store, transaction};
 use super::{
     Notice, Notifications, Role, Snapshot, StoreError, StoredChange, Transaction, encode_deps,
@@ -33,24 +35,48 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `<data_dir>/cairn.sqlite3`.
-    pub async fn open_in(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+    /// Opens `<data_dir>/cairn.sqlite3`; `migrate`: create it if needed and bring its
+    /// schema up to date (otherwise a missing file is an error).
+    pub async fn open_in(data_dir: &Path, migrate: bool) -> Result<Self, StoreError> {
+        if migrate {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        }
         let path = data_dir.join(FILE_NAME);
         let options = SqliteConnectOptions::new()
             .filename(&path)
-            .create_if_missing(true);
-        Self::open(options, path.display().to_string()).await
+            .create_if_missing(migrate);
+        Self::open(options, path.display().to_string(), migrate).await
     }
 
-    /// Opens a `sqlite:` URL.
-    pub async fn open_url(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        Self::open(options, url.to_owned()).await
+    /// Opens a `sqlite:` URL (as [`Self::open_in`]).
+    pub async fn open_url(url: &str, migrate: bool) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(migrate);
+        Self::open(options, url.to_owned(), migrate).await
     }
 
-    async fn open(options: SqliteConnectOptions, location: String) -> Result<Self, StoreError> {
+    /// Opens a database file read-only, as it is (no migrations, no journal changes): a
+    /// backup being verified.
+    pub async fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            pool,
+            location: path.display().to_string(),
+        })
+    }
+
+    async fn open(
+        options: SqliteConnectOptions,
+        location: String,
+        migrate: bool,
+    ) -> Result<Self, StoreError> {
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is on disk before we acknowledge it.
@@ -61,12 +87,26 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
+        if migrate {
+            super::schema::SQLITE.run(&pool).await?;
+        }
         Ok(Self { pool, location })
+    }
+
+    /// The connection pool (for the operations commands, which copy whole tables).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
 file_store!(SqliteStore, SQLITE_SEARCH, sqlite_search_query);
+// A deferred transaction: its first read fixes the snapshot (WAL), writers go on meanwhile.
+inspect_store!(SqliteStore, SqliteInspection, Sqlite, "BEGIN");
+schema_store!(
+    SqliteStore,
+    super::schema::SQLITE,
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')"
+);
 // One writer at a time: the collection's write transaction already excludes new references.
 gc_store!(
     SqliteStore,
