@@ -57,6 +57,19 @@ impl FsBlockStore {
         })
     }
 
+    /// Opens the blockstore in `dir` beside a server that may be using it (`cairn verify
+    /// --repair`, `cairn gc`): its staging area is left alone.
+    pub fn attach(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self {
+            dir,
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
     fn path(&self, cid: &Cid) -> PathBuf {
         let hex = hex::encode(cid.digest());
         self.dir.join(&hex[..2]).join(hex)

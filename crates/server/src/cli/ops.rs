@@ -280,7 +280,8 @@ pub async fn gc(args: GcCommandArgs) -> anyhow::Result<Outcome> {
     let files = Files {
         store,
         blocks: Arc::new(
-            FsBlockStore::open(args.storage.blocks_dir()).context("cannot open the blockstore")?,
+            FsBlockStore::attach(args.storage.blocks_dir())
+                .context("cannot open the blockstore")?,
         ),
         limits: FileLimits::default(),
         uploads_dir: args.storage.uploads_dir(),

@@ -196,10 +196,12 @@ pub fn check_document(rows: &[ChangeRecord], snapshot: Option<(i64, Vec<u8>)>) -
         parsed.push((row.seq_no, change));
     }
     let hashes: HashSet<[u8; 32]> = parsed.iter().map(|(_, c)| c.hash().0).collect();
+    // Rows that do not parse are reported already; what depends on them is not repeated.
+    let unreadable: HashSet<&[u8]> = rows.iter().map(|r| r.hash.as_slice()).collect();
     let mut depended: HashSet<[u8; 32]> = HashSet::new();
     for (seq_no, change) in &parsed {
         for dep in change.deps() {
-            if !hashes.contains(&dep.0) {
+            if !hashes.contains(&dep.0) && !unreadable.contains(dep.0.as_slice()) {
                 problem(
                     format!("{id} row {seq_no}"),
                     format!("depends on change {dep}, which is not stored"),

@@ -323,7 +323,7 @@ async fn repair(
     claims: &Claims,
     report: &mut Report,
 ) -> Result<(), OpsError> {
-    let store = FsBlockStore::open(blocks_dir).map_err(OpsError::io("the blockstore"))?;
+    let store = FsBlockStore::attach(blocks_dir).map_err(OpsError::io("the blockstore"))?;
     let mut tried = HashSet::new();
     for _round in 0..4 {
         let mut unrepaired: HashMap<[u8; 32], String> = HashMap::new();
