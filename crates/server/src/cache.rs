@@ -126,6 +126,8 @@ impl DocCache {
         let mut lru = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         lru.tick += 1;
         let tick = lru.tick;
+        let hit = lru.map.contains_key(&document);
+        crate::metrics::cache_lookup(hit);
         let entry = lru.map.entry(document).or_insert_with(|| {
             (
                 Arc::new(Mutex::new(Cached {

@@ -162,6 +162,7 @@ impl Documents {
         }
 
         // Committed: account for the new rows, answer, announce.
+        crate::metrics::changes_applied(new_seqs.iter().map(Vec::len).sum());
         let mut documents: Vec<Option<DocResponse>> = vec![None; work.len()];
         for (k, &i) in order.iter().enumerate() {
             let cached: &mut Cached = &mut guards[k];

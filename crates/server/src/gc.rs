@@ -209,7 +209,9 @@ pub async fn collect(
     }
     if let Some(pinner) = pinner {
         done.unpinned = unpin(files, pinner, settings).await?;
+        crate::metrics::unpinned(done.unpinned);
     }
+    crate::metrics::gc_run(done.contents, done.blocks, done.uploads);
     Ok(done)
 }
 

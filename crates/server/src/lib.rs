@@ -19,8 +19,11 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod pinning;
+pub mod ratelimit;
 pub mod store;
 
 use std::future::Future;
@@ -47,9 +50,12 @@ pub async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Feeds "document changed" notifications from every replica into the hub, for as long as
@@ -60,10 +66,16 @@ pub fn spawn_listener(documents: Arc<Documents>) {
             match documents.store.listen().await {
                 Ok(mut notifications) => loop {
                     match notifications.next().await {
-                        Ok(Notice::Changed(document, seq)) => documents.hub.publish(
-                            &document,
-                            seq.map_or(hub::Mark::Unknown, hub::Mark::Committed),
-                        ),
+                        Ok(Notice::Changed(document, seq, at)) => {
+                            if let Some(at) = at {
+                                let lag = clock::now_ms().saturating_sub(at).max(0);
+                                metrics::notify_lag(Duration::from_millis(lag.unsigned_abs()));
+                            }
+                            documents.hub.publish(
+                                &document,
+                                seq.map_or(hub::Mark::Unknown, hub::Mark::Committed),
+                            )
+                        }
                         Ok(Notice::Lost) => documents.hub.publish_all(),
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the notification stream");

@@ -2,6 +2,7 @@
 //! notification listener), until SIGTERM or SIGINT.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cairn_core::sync::server::Limits as RequestLimits;
@@ -14,6 +15,8 @@ use crate::documents::{Documents, Settings};
 use crate::files::{FileLimits, Files};
 use crate::gc;
 use crate::http::{AppState, Limits};
+use crate::lifecycle::{Lifecycle, Readiness};
+use crate::ratelimit::RateLimits;
 use crate::pinning::{self, Chain, KuboPinner, PinSettings, Pinner, ServiceConfig, ServicePinner};
 use crate::store;
 use crate::{serve, spawn_listener};
@@ -120,13 +123,23 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         uploads_dir: storage.uploads_dir(),
         pin_wake: pin_wake.clone(),
     });
+    let lifecycle = Lifecycle::default();
     gc::spawn(files.clone(), pinner.clone(), config.gc.settings());
-    if let (Some(wake), Some(pinner)) = (pin_wake, pinner) {
+    let pin_worker = if let (Some(wake), Some(pinner)) = (pin_wake, pinner) {
         let mut settings = PinSettings::default();
         settings.retry.max_ms = config.pins.pin_retry_max_secs.saturating_mul(1000).max(1);
         settings.retry.base_ms = settings.retry.base_ms.min(settings.retry.max_ms);
-        pinning::spawn_worker(files.clone(), pinner, settings, wake);
-    }
+        Some(pinning::spawn_worker(files.clone(), pinner, settings, wake, lifecycle.clone()))
+    } else {
+        None
+    };
+    let readiness = Arc::new(Readiness {
+        schema: store.clone(),
+        blocks_dir: storage.blocks_dir(),
+        lifecycle: lifecycle.clone(),
+    });
+    let rate_limits = Arc::new(RateLimits::new(&config.rate_limits, config.trust_forwarded_for));
+    rate_limits.spawn_housekeeping();
     let documents = Arc::new(Documents::new(store, settings, config.cache_documents));
     spawn_listener(documents.clone());
     let existing = |dir: &std::path::Path| {
@@ -150,6 +163,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         www_dir: existing(&config.www_dir),
         pkg_dir: existing(&config.pkg_dir),
         metrics_token: config.metrics_token.as_deref().map(Arc::from),
+        lifecycle: lifecycle.clone(),
+        readiness,
+        rate_limits,
     };
     let listener = TcpListener::bind(config.listen)
         .await
@@ -158,7 +174,28 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(storage = %state.documents.store.describe(), dev_auth = config.dev_auth, "cairn ready");
     // The one line on stdout: scripts and the test harness read the URL from it.
     println!("cairn listening on http://{addr}/");
-    serve(listener, state, shutdown_signal()).await?;
+    let stopping = lifecycle.clone();
+    let mut server = tokio::spawn(serve(listener, state, async move {
+        stopping.stopping().await;
+    }));
+    tokio::select! {
+        () = shutdown_signal() => {}
+        ended = &mut server => {
+            ended.context("the server task failed")??;
+            return Ok(());
+        }
+    }
+    // Not ready any more, no new connections, WebSockets told to go away, pins given back.
+    tracing::info!("shutting down: finishing the requests in flight");
+    lifecycle.shut_down();
+    let deadline = Duration::from_secs(config.shutdown_timeout_secs);
+    match tokio::time::timeout(deadline, &mut server).await {
+        Ok(ended) => ended.context("the server task failed")??,
+        Err(_) => tracing::warn!(?deadline, "requests still in flight at the deadline; exiting"),
+    }
+    if let Some(worker) = pin_worker {
+        let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
+    }
     tracing::info!("cairn stopped");
     Ok(())
 }

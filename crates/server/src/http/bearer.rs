@@ -23,6 +23,14 @@ impl FromRequestParts<AppState> for User {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .ok_or(AuthError::Missing)?;
-        Ok(state.auth.verify(token.trim())?)
+        let user = state.auth.verify(token.trim())?;
+        state
+            .rate_limits
+            .check_user(&user.0)
+            .map_err(|retry_after| Error::RateLimited {
+                scope: "user",
+                retry_after,
+            })?;
+        Ok(user)
     }
 }

@@ -56,6 +56,11 @@ pub enum Error {
     RangeNotSatisfiable { size: u64 },
     #[error("too many open connections for this user (at most {0})")]
     TooManyConnections(usize),
+    #[error("too many requests from this {scope}; retry in {} ms", retry_after.as_millis())]
+    RateLimited {
+        scope: &'static str,
+        retry_after: std::time::Duration,
+    },
     #[error("could not read the request body: {0}")]
     BadBody(String),
     #[error("the storage backend is unavailable; retry later")]
@@ -81,6 +86,7 @@ impl Error {
             Error::MethodNotAllowed => "E_METHOD_NOT_ALLOWED",
             Error::PayloadTooLarge { .. } => "E_PAYLOAD_TOO_LARGE",
             Error::TooManyConnections(_) => "E_TOO_MANY_CONNECTIONS",
+            Error::RateLimited { .. } => "E_RATE_LIMITED",
             Error::InvalidCid(_) => "E_INVALID_CID",
             Error::CidMismatch { .. } => "E_CID_MISMATCH",
             Error::FileTooLarge { .. } => "E_FILE_TOO_LARGE",
@@ -112,7 +118,9 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooManyConnections(_) | Error::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::InvalidCid(_) => StatusCode::BAD_REQUEST,
             Error::CidMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::FileTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -184,6 +192,9 @@ impl IntoResponse for Error {
         if let Error::OffsetMismatch { offset } = &self {
             error["offset"] = json!(offset);
         }
+        if let Error::RateLimited { retry_after, .. } = &self {
+            error["retryAfterMs"] = json!(retry_after.as_millis().max(1) as u64);
+        }
         if let Error::CidMismatch { declared, computed } = &self {
             error["declared"] = json!(declared);
             error["computed"] = json!(computed);
@@ -193,6 +204,12 @@ impl IntoResponse for Error {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Error::RateLimited { retry_after, .. } = &self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         if let Error::RangeNotSatisfiable { size } = self
             && let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}"))

@@ -14,7 +14,7 @@
 //! - `GET /v1/docs/{id}/files`, `PUT|DELETE /v1/docs/{id}/files/{cid}` — files attached to a
 //!   document, readable by whoever may read it
 //! - `POST /v1/dev/token` — development mode only: a token for a named local user
-//! - `GET  /v1/health` — liveness
+//! - `GET  /v1/health` — liveness; `GET /v1/ready` — readiness (503 naming what fails)
 //! - `GET  /ipfs/{cid}?format=raw|car` — trustless gateway for the caller's files
 //! - `GET  /metrics` — Prometheus metrics (a bearer token if `--metrics-token` is set)
 //! - `/pkg/*` — the npm package (`pkg/`), `/*` — the demo app (`www/`)
@@ -28,7 +28,10 @@ mod docs;
 mod error;
 mod files;
 mod gateway;
+mod limit;
 mod metrics;
+mod observe;
+mod ready;
 mod sync;
 mod uploads;
 pub mod ws;
@@ -41,13 +44,14 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use serde_json::json;
 use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
 
 pub use self::error::Error;
 use crate::auth::Authenticator;
 use crate::connections::Connections;
 use crate::documents::Documents;
 use crate::files::Files;
+use crate::lifecycle::{Lifecycle, Readiness};
+use crate::ratelimit::RateLimits;
 
 /// Limits enforced at the HTTP and WebSocket layer (request-content limits live in
 /// [`crate::documents::Settings`]).
@@ -86,10 +90,16 @@ pub struct AppState {
     pub pkg_dir: Option<PathBuf>,
     /// The bearer token `GET /metrics` requires; `None` leaves it open.
     pub metrics_token: Option<Arc<str>>,
+    /// Announces the shutdown (WebSockets close with a going-away frame).
+    pub lifecycle: Lifecycle,
+    /// What `GET /v1/ready` checks.
+    pub readiness: Arc<Readiness>,
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    crate::metrics::handle(); // installed before anything is counted
     let mut api = Router::new()
         .route("/sync", post(sync::sync))
         .route("/ws", get(ws::upgrade))
@@ -125,25 +135,32 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/files/{cid}", get(files::download).delete(files::delete))
         .route("/files/{cid}/info", get(files::info))
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .route("/ready", get(ready::ready));
     if state.dev_auth {
         api = api.route("/dev/token", post(dev::token));
     }
     let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::by_address,
+        ))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes));
     let mut router = Router::new()
         .nest("/v1", api)
         .route("/ipfs/{cid}", get(gateway::get))
-        .route("/metrics", get(metrics::metrics));
+        .route("/metrics", get(metrics::metrics))
+        // After routing (the route is known), for `/v1` routes too.
+        .route_layer(axum::middleware::from_fn(observe::track));
     if let Some(pkg) = &state.pkg_dir {
         router = router.nest_service("/pkg", ServeDir::new(pkg));
     }
     if let Some(www) = &state.www_dir {
         router = router.fallback_service(ServeDir::new(www));
     }
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    observe::layer(router).with_state(state)
 }
 
 async fn health() -> axum::Json<serde_json::Value> {

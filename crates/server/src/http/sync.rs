@@ -21,6 +21,7 @@ pub async fn sync(
     let Message::SyncRequest(request) = body::message(&raw)? else {
         return Err(Error::UnexpectedMessage);
     };
+    crate::metrics::sync_round("http");
     let response = state.documents.sync(&user, request).await?;
     Ok((
         [(header::CONTENT_TYPE, MEDIA_TYPE)],

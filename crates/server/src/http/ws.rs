@@ -13,12 +13,16 @@
 //! queue of changes.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::Extension;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
+use tracing::Instrument;
 use cairn_core::protocol::{DocChanges, DocHeads, ErrorMessage, SyncRequest};
 use cairn_core::{ChangeHash, DocumentId, Message};
 
@@ -33,11 +37,21 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// pushes, interleaved with the connection's other work.
 const PUSH_BUDGET: usize = 1024 * 1024;
 
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let max = state.limits.max_body_bytes;
+    let address = state
+        .rate_limits
+        .client_address(&headers, peer.map(|Extension(ConnectInfo(a))| a));
+    // The connection's log lines carry the upgrade request's id.
+    let span = tracing::Span::current();
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| run(state, socket))
+        .on_upgrade(move |socket| run(state, socket, address).instrument(span))
 }
 
 /// An authenticated connection.
@@ -47,19 +61,33 @@ struct Connection {
     mailbox: Arc<Mailbox>,
     /// Followed documents and the heads we believe the client has.
     following: HashMap<DocumentId, Vec<ChangeHash>>,
+    /// The client's address, for its rate limit.
+    address: Option<IpAddr>,
     _slot: Slot,
 }
 
-async fn run(state: AppState, mut socket: WebSocket) {
-    let Some(mut connection) = authenticate(state, &mut socket).await else {
+async fn run(state: AppState, mut socket: WebSocket, address: Option<IpAddr>) {
+    let lifecycle = state.lifecycle.clone();
+    let Some(mut connection) = authenticate(state, &mut socket, address).await else {
         let _ = socket.send(WsMessage::Close(None)).await;
         return;
     };
     'connection: loop {
         tokio::select! {
+            () = lifecycle.stopping() => {
+                let frame = CloseFrame {
+                    code: close_code::AWAY,
+                    reason: "the server is shutting down".into(),
+                };
+                let _ = socket.send(WsMessage::Close(Some(frame))).await;
+                break 'connection;
+            }
             incoming = socket.recv() => {
                 let replies = match incoming {
-                    Some(Ok(WsMessage::Binary(bytes))) => connection.handle(&bytes).await,
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        crate::metrics::ws_frame();
+                        connection.handle(&bytes).await
+                    }
                     Some(Ok(WsMessage::Text(_))) => vec![error(0, &Error::MalformedMessage("frames must be binary".into()))],
                     Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => Vec::new(),
                     Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break 'connection,
@@ -79,6 +107,7 @@ async fn run(state: AppState, mut socket: WebSocket) {
         }
     }
     connection.unfollow_all();
+    crate::metrics::ws_connections(-1.0);
 }
 
 async fn send_all(socket: &mut WebSocket, messages: Vec<Message>) -> Result<(), axum::Error> {
@@ -91,7 +120,11 @@ async fn send_all(socket: &mut WebSocket, messages: Vec<Message>) -> Result<(), 
 }
 
 /// Waits for `Auth`, checks the token and the connection limit, and says `Welcome`.
-async fn authenticate(state: AppState, socket: &mut WebSocket) -> Option<Connection> {
+async fn authenticate(
+    state: AppState,
+    socket: &mut WebSocket,
+    address: Option<IpAddr>,
+) -> Option<Connection> {
     let first = tokio::time::timeout(AUTH_TIMEOUT, socket.recv()).await;
     let token = match first {
         Ok(Some(Ok(WsMessage::Binary(bytes)))) => match Message::decode(&bytes) {
@@ -121,18 +154,28 @@ async fn authenticate(state: AppState, socket: &mut WebSocket) -> Option<Connect
     send_all(socket, vec![Message::Welcome { user: user.clone() }])
         .await
         .ok()?;
+    crate::metrics::ws_connections(1.0);
     Some(Connection {
         state,
         user,
         mailbox: Arc::default(),
         following: HashMap::new(),
+        address,
         _slot: slot,
     })
 }
 
 impl Connection {
     async fn handle(&mut self, bytes: &[u8]) -> Vec<Message> {
-        match body::message(bytes) {
+        let message = body::message(bytes);
+        if let Err(e) = self.within_limits() {
+            let request = match &message {
+                Ok(Message::SyncRequest(r)) => r.request,
+                _ => 0,
+            };
+            return vec![error(request, &e)];
+        }
+        match message {
             Ok(Message::Subscribe(docs)) => self.subscribe(docs).await,
             Ok(Message::Unsubscribe(docs)) => {
                 docs.iter().for_each(|d| self.unfollow(d));
@@ -189,6 +232,7 @@ impl Connection {
     }
 
     async fn sync(&mut self, mut request: SyncRequest) -> Vec<Message> {
+        crate::metrics::sync_round("ws");
         let id = request.request;
         // Frames on a socket arrive in order, so whatever was pushed on it before this answer
         // reaches the client first: count it as theirs, or every answer would repeat the
@@ -244,6 +288,7 @@ impl Connection {
                     return Vec::new();
                 }
                 let (heads, data) = (missing.heads, missing.data);
+                crate::metrics::ws_push();
                 vec![Message::Changes(DocChanges {
                     document,
                     heads,
@@ -258,6 +303,17 @@ impl Connection {
                 vec![error(0, &e)]
             }
         }
+    }
+
+    /// Counts the frame against the user's and the address's rate limits.
+    fn within_limits(&self) -> Result<(), Error> {
+        let limits = &self.state.rate_limits;
+        let limited = |scope| move |retry_after| Error::RateLimited { scope, retry_after };
+        limits.check_user(&self.user).map_err(limited("user"))?;
+        if let Some(address) = self.address {
+            limits.check_address(address).map_err(limited("address"))?;
+        }
+        Ok(())
     }
 
     fn unfollow(&mut self, document: &DocumentId) {

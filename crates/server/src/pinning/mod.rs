@@ -208,15 +208,44 @@ impl Default for PinSettings {
     }
 }
 
-/// Queues every file content not yet queued, then works the queue until the process ends.
+/// Queues every file content not yet queued, then works the queue until `lifecycle` shuts
+/// down; then gives back the pins it holds (see [`crate::store::FileStore::release_pins`]).
 /// `wake` is notified by uploads so a new file is pinned at once.
 pub fn spawn_worker(
     files: Arc<Files>,
     pinner: Arc<dyn Pinner>,
     settings: PinSettings,
     wake: Arc<Notify>,
-) {
+    lifecycle: crate::lifecycle::Lifecycle,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let held = Held::default();
+        tokio::select! {
+            () = work(&files, pinner.as_ref(), &settings, &wake, &held) => {}
+            () = lifecycle.stopping() => {}
+        }
+        // Whatever this worker still holds is due again now, for any replica.
+        let held: Vec<String> = held.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        if !held.is_empty() {
+            match files.store.release_pins(&held, now_ms()).await {
+                Ok(()) => tracing::info!(pins = held.len(), "gave back the pins in progress"),
+                Err(e) => tracing::warn!(error = %e, "cannot give back pins; their leases will expire"),
+            }
+        }
+    })
+}
+
+/// Pins a worker has claimed and not finished.
+type Held = std::sync::Mutex<std::collections::HashSet<String>>;
+
+async fn work(
+    files: &Files,
+    pinner: &dyn Pinner,
+    settings: &PinSettings,
+    wake: &Notify,
+    held: &Held,
+) {
+    {
         match files.store.enqueue_pins(None, now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(queued = n, "queued stored files for pinning"),
@@ -226,7 +255,11 @@ pub fn spawn_worker(
         loop {
             let lease = ms(settings.lease);
             let claimed = match files.store.claim_pins(now_ms(), lease, 2).await {
-                Ok(claimed) => claimed,
+                Ok(claimed) => {
+                    let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+                    held.extend(claimed.iter().map(|p| p.cid.clone()));
+                    claimed
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the pin queue");
                     tokio::time::sleep(settings.poll).await;
@@ -238,7 +271,12 @@ pub fn spawn_worker(
                 continue;
             }
             for pin in claimed {
-                let outcome = attempt(&files, pinner.as_ref(), &settings, &pin).await;
+                let outcome = attempt(files, pinner, settings, &pin).await;
+                crate::metrics::pin_attempt(match &outcome {
+                    PinOutcome::Pinned => "pinned",
+                    PinOutcome::Retry { .. } => "retry",
+                    PinOutcome::Failed { .. } => "failed",
+                });
                 match &outcome {
                     PinOutcome::Pinned => tracing::info!(cid = %pin.cid, "pinned"),
                     PinOutcome::Retry { error, .. } => {
@@ -251,9 +289,10 @@ pub fn spawn_worker(
                 if let Err(e) = files.store.finish_pin(&pin.cid, &outcome, now_ms()).await {
                     tracing::warn!(cid = %pin.cid, error = %e, "cannot record a pin (its lease will expire)");
                 }
+                held.lock().unwrap_or_else(|p| p.into_inner()).remove(&pin.cid);
             }
         }
-    });
+    }
 }
 
 async fn attempt(

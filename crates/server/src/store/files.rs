@@ -183,6 +183,10 @@ pub trait FileStore: GcStore + Send + Sync + 'static {
     /// How many pins are in each status.
     async fn pin_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
+    /// Gives back claimed pins whose attempt did not finish (the worker is shutting down):
+    /// queued again and due at `now_ms`, so a worker on any replica takes them at once.
+    async fn release_pins(&self, cids: &[String], now_ms: i64) -> Result<(), StoreError>;
+
     /// Removes `owner`'s reference (and their attachments of it to documents); returns
     /// whether they had one, and how many references the content has left (0: it becomes a
     /// candidate for garbage collection).
@@ -281,6 +285,9 @@ pub(super) const CLAIM_PINS: &str = "UPDATE pins
 pub(super) const FINISH_PIN: &str = "UPDATE pins
      SET status = $2, next_attempt_ms = $3, last_error = $4, lease_until_ms = 0, updated_ms = $5
      WHERE cid = $1";
+pub(super) const RELEASE_PIN: &str = "UPDATE pins
+     SET status = 'queued', lease_until_ms = 0, next_attempt_ms = $2, updated_ms = $2
+     WHERE cid = $1 AND status = 'pinning'";
 pub(super) const PIN_COUNTS: &str =
     "SELECT status, count(*) FROM pins GROUP BY status ORDER BY status";
 pub(super) const DELETE_FILE: &str = "DELETE FROM files WHERE owner = $1 AND cid = $2";
@@ -618,6 +625,21 @@ macro_rules! file_store {
                 Ok(sqlx::query_as($crate::store::files::PIN_COUNTS)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn release_pins(
+                &self,
+                cids: &[String],
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                for cid in cids {
+                    sqlx::query($crate::store::files::RELEASE_PIN)
+                        .bind(cid)
+                        .bind(now_ms)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
             }
 
             async fn delete_file(

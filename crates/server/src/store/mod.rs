@@ -144,6 +144,9 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// A short description for logs ("postgres", "sqlite /path").
     fn describe(&self) -> String;
 
+    /// Connections of the pool: open, idle, and the most it opens.
+    fn pool_usage(&self) -> (u64, u64, u64);
+
     /// `user`'s role on `document`; `None` if none, or if the document does not exist.
     async fn role(&self, document: &DocumentId, user: &str) -> Result<Option<Role>, StoreError>;
 
@@ -199,8 +202,9 @@ pub trait DocumentStore: Send + Sync + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     /// Some replica committed changes to this document, up to this `seq_no` if known; an
-    /// unknown one also stands for an access change.
-    Changed(DocumentId, Option<i64>),
+    /// unknown one also stands for an access change. With the commit's time (Unix ms, the
+    /// committing replica's clock) when the notification says.
+    Changed(DocumentId, Option<i64>, Option<i64>),
     /// Notifications may have been missed (the connection dropped): treat every document as
     /// possibly changed.
     Lost,

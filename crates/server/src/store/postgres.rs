@@ -174,15 +174,17 @@ struct PgNotifications {
     listener: PgListener,
 }
 
-/// `"<document>"` or `"<document> <seq_no>"`.
-fn parse_payload(payload: &str) -> Option<(DocumentId, Option<i64>)> {
+/// `"<document>"`, `"<document> <seq_no>"` or `"<document> <seq_no> <commit time, Unix ms>"`
+/// (replicas of earlier versions send the shorter forms).
+fn parse_payload(payload: &str) -> Option<(DocumentId, Option<i64>, Option<i64>)> {
     let mut parts = payload.split(' ');
     let document = parts.next()?.parse().ok()?;
-    let seq = match parts.next() {
-        Some(seq) => Some(seq.parse().ok()?),
-        None => None,
+    let mut number = || match parts.next() {
+        Some(n) => n.parse().ok().map(Some),
+        None => Some(None),
     };
-    parts.next().is_none().then_some((document, seq))
+    let (seq, at) = (number()?, number()?);
+    parts.next().is_none().then_some((document, seq, at))
 }
 
 #[async_trait]
@@ -194,7 +196,9 @@ impl Notifications for PgNotifications {
             match self.listener.try_recv().await? {
                 None => return Ok(Notice::Lost),
                 Some(n) => match parse_payload(n.payload()) {
-                    Some((document, seq)) => return Ok(Notice::Changed(document, seq)),
+                    Some((document, seq, at)) => {
+                        return Ok(Notice::Changed(document, seq, at));
+                    }
                     None => {
                         tracing::warn!(payload = n.payload(), "ignoring a malformed notification")
                     }
@@ -253,7 +257,7 @@ transaction!(PgTransaction {
     async fn notify(&mut self, document: &DocumentId, seq: i64) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(format!("{document} {seq}"))
+            .bind(format!("{document} {seq} {}", crate::clock::now_ms()))
             .execute(&mut *self.tx)
             .await?;
         Ok(())

@@ -33,6 +33,14 @@ macro_rules! document_store {
     ($store:ty { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl $crate::store::DocumentStore for $store {
+            fn pool_usage(&self) -> (u64, u64, u64) {
+                (
+                    u64::from(self.pool.size()),
+                    self.pool.num_idle() as u64,
+                    u64::from(self.pool.options().get_max_connections()),
+                )
+            }
+
             async fn role(
                 &self,
                 document: &cairn_core::DocumentId,

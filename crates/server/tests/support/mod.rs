@@ -17,6 +17,7 @@ use cairn_server::auth::Authenticator;
 use cairn_server::blocks::FsBlockStore;
 use cairn_server::documents::{Documents, Settings};
 use cairn_server::files::{FileLimits, Files};
+use cairn_server::lifecycle::{Lifecycle, Readiness};
 use cairn_server::store::{self, StoreOptions};
 use cairn_server::{AppState, Limits, app};
 use http_body_util::BodyExt;
@@ -65,6 +66,7 @@ impl TestServer {
             .await
             .expect("store opens");
         let blocks = FsBlockStore::open(data_dir.join("blocks")).expect("blockstore opens");
+        let store_for_readiness: Arc<dyn cairn_server::store::SchemaStore> = store.clone();
         let files = Arc::new(Files {
             store: store.clone(),
             blocks: Arc::new(blocks),
@@ -85,6 +87,13 @@ impl TestServer {
             www_dir: None,
             pkg_dir: None,
             metrics_token: Some("metrics-secret".into()),
+            lifecycle: Lifecycle::default(),
+            readiness: Arc::new(Readiness {
+                schema: store_for_readiness,
+                blocks_dir: data_dir.join("blocks"),
+                lifecycle: Lifecycle::default(),
+            }),
+            rate_limits: Arc::default(),
         };
         Self {
             router: app(state.clone()),
