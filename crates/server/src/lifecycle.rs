@@ -87,7 +87,10 @@ impl Readiness {
                 report("migrations", Some("unknown (no database)".into()));
             }
             Err(_) => {
-                report("database", Some(format!("no answer within {DATABASE_TIMEOUT:?}")));
+                report(
+                    "database",
+                    Some(format!("no answer within {DATABASE_TIMEOUT:?}")),
+                );
                 report("migrations", Some("unknown (no database)".into()));
             }
         }
@@ -101,7 +104,10 @@ impl Readiness {
             writable.err().map(|e| format!("not writable: {e}")),
         );
         let stopping = self.lifecycle.is_shutting_down();
-        report("shutdown", stopping.then(|| "the server is shutting down".into()));
+        report(
+            "shutdown",
+            stopping.then(|| "the server is shutting down".into()),
+        );
         (Value::Object(checks), failing)
     }
 }

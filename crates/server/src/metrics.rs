@@ -15,28 +15,138 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// How each metric is described: name, kind, unit, help.
 pub const DESCRIPTIONS: &[(&str, &str, Unit, &str)] = &[
-    ("cairn_http_requests_total", "counter", Unit::Count, "HTTP requests answered, by route, method and status."),
-    ("cairn_http_request_duration_seconds", "histogram", Unit::Seconds, "Time to answer an HTTP request (to its headers), by route, method and status."),
-    ("cairn_sync_rounds_total", "counter", Unit::Count, "Sync rounds served, by transport (http, ws)."),
-    ("cairn_changes_applied_total", "counter", Unit::Count, "New Automerge changes committed by sync rounds."),
-    ("cairn_ws_connections", "gauge", Unit::Count, "Open, authenticated WebSocket connections."),
-    ("cairn_ws_frames_total", "counter", Unit::Count, "WebSocket frames received from clients."),
-    ("cairn_ws_pushes_total", "counter", Unit::Count, "Changes frames pushed to WebSocket followers."),
-    ("cairn_cache_hits_total", "counter", Unit::Count, "Document cache lookups that found the document in memory."),
-    ("cairn_cache_misses_total", "counter", Unit::Count, "Document cache lookups that had to load it from the database."),
-    ("cairn_db_pool_connections", "gauge", Unit::Count, "Database pool connections, by state (idle, in_use, max)."),
-    ("cairn_notify_lag_seconds", "histogram", Unit::Seconds, "Time from a commit on any replica to its notification reaching this one."),
-    ("cairn_pin_attempts_total", "counter", Unit::Count, "Pin attempts, by outcome (pinned, retry, failed)."),
-    ("cairn_unpins_total", "counter", Unit::Count, "Pins removed from the backend after collection."),
-    ("cairn_gc_runs_total", "counter", Unit::Count, "Garbage collections run."),
-    ("cairn_gc_collected_total", "counter", Unit::Count, "What collections removed, by kind (contents, blocks, uploads)."),
-    ("cairn_rate_limited_total", "counter", Unit::Count, "Requests and frames refused by a rate limit, by scope (user, address)."),
-    ("cairn_file_contents", "gauge", Unit::Count, "File contents stored (each once, whoever uploaded it)."),
-    ("cairn_file_dag_bytes", "gauge", Unit::Bytes, "Bytes of the stored contents' IPFS DAGs."),
-    ("cairn_pins", "gauge", Unit::Count, "File contents in the pin queue, by status."),
-    ("cairn_gc_candidates", "gauge", Unit::Count, "Unreferenced contents waiting for their grace period."),
-    ("cairn_gc_block_candidates", "gauge", Unit::Count, "Blocks that may be unused, waiting to be deleted."),
-    ("cairn_gc_unpins", "gauge", Unit::Count, "Pins waiting to be removed from the pinning backend."),
+    (
+        "cairn_http_requests_total",
+        "counter",
+        Unit::Count,
+        "HTTP requests answered, by route, method and status.",
+    ),
+    (
+        "cairn_http_request_duration_seconds",
+        "histogram",
+        Unit::Seconds,
+        "Time to answer an HTTP request (to its headers), by route, method and status.",
+    ),
+    (
+        "cairn_sync_rounds_total",
+        "counter",
+        Unit::Count,
+        "Sync rounds served, by transport (http, ws).",
+    ),
+    (
+        "cairn_changes_applied_total",
+        "counter",
+        Unit::Count,
+        "New Automerge changes committed by sync rounds.",
+    ),
+    (
+        "cairn_ws_connections",
+        "gauge",
+        Unit::Count,
+        "Open, authenticated WebSocket connections.",
+    ),
+    (
+        "cairn_ws_frames_total",
+        "counter",
+        Unit::Count,
+        "WebSocket frames received from clients.",
+    ),
+    (
+        "cairn_ws_pushes_total",
+        "counter",
+        Unit::Count,
+        "Changes frames pushed to WebSocket followers.",
+    ),
+    (
+        "cairn_cache_hits_total",
+        "counter",
+        Unit::Count,
+        "Document cache lookups that found the document in memory.",
+    ),
+    (
+        "cairn_cache_misses_total",
+        "counter",
+        Unit::Count,
+        "Document cache lookups that had to load it from the database.",
+    ),
+    (
+        "cairn_db_pool_connections",
+        "gauge",
+        Unit::Count,
+        "Database pool connections, by state (idle, in_use, max).",
+    ),
+    (
+        "cairn_notify_lag_seconds",
+        "histogram",
+        Unit::Seconds,
+        "Time from a commit on any replica to its notification reaching this one.",
+    ),
+    (
+        "cairn_pin_attempts_total",
+        "counter",
+        Unit::Count,
+        "Pin attempts, by outcome (pinned, retry, failed).",
+    ),
+    (
+        "cairn_unpins_total",
+        "counter",
+        Unit::Count,
+        "Pins removed from the backend after collection.",
+    ),
+    (
+        "cairn_gc_runs_total",
+        "counter",
+        Unit::Count,
+        "Garbage collections run.",
+    ),
+    (
+        "cairn_gc_collected_total",
+        "counter",
+        Unit::Count,
+        "What collections removed, by kind (contents, blocks, uploads).",
+    ),
+    (
+        "cairn_rate_limited_total",
+        "counter",
+        Unit::Count,
+        "Requests and frames refused by a rate limit, by scope (user, address).",
+    ),
+    (
+        "cairn_file_contents",
+        "gauge",
+        Unit::Count,
+        "File contents stored (each once, whoever uploaded it).",
+    ),
+    (
+        "cairn_file_dag_bytes",
+        "gauge",
+        Unit::Bytes,
+        "Bytes of the stored contents' IPFS DAGs.",
+    ),
+    (
+        "cairn_pins",
+        "gauge",
+        Unit::Count,
+        "File contents in the pin queue, by status.",
+    ),
+    (
+        "cairn_gc_candidates",
+        "gauge",
+        Unit::Count,
+        "Unreferenced contents waiting for their grace period.",
+    ),
+    (
+        "cairn_gc_block_candidates",
+        "gauge",
+        Unit::Count,
+        "Blocks that may be unused, waiting to be deleted.",
+    ),
+    (
+        "cairn_gc_unpins",
+        "gauge",
+        Unit::Count,
+        "Pins waiting to be removed from the pinning backend.",
+    ),
 ];
 
 /// Request latencies: 1 ms to 10 s.
@@ -134,7 +244,11 @@ pub fn unpinned(n: u64) {
 
 pub fn gc_run(contents: u64, blocks: u64, uploads: u64) {
     counter!("cairn_gc_runs_total").increment(1);
-    for (kind, n) in [("contents", contents), ("blocks", blocks), ("uploads", uploads)] {
+    for (kind, n) in [
+        ("contents", contents),
+        ("blocks", blocks),
+        ("uploads", uploads),
+    ] {
         counter!("cairn_gc_collected_total", "kind" => kind).increment(n);
     }
 }
@@ -185,7 +299,10 @@ fn stored(snapshot: &Snapshot) {
     gauge!("cairn_file_contents").set(*contents as f64);
     gauge!("cairn_file_dag_bytes").set(*dag_bytes as f64);
     for status in ["queued", "pinning", "pinned", "failed"] {
-        let n = pins.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+        let n = pins
+            .iter()
+            .find(|(s, _)| s == status)
+            .map_or(0, |(_, n)| *n);
         gauge!("cairn_pins", "status" => status).set(n as f64);
     }
     gauge!("cairn_gc_candidates").set(queues.0 as f64);

@@ -129,9 +129,15 @@ mod tests {
             assert!(limits.check_user("alice").is_ok());
         }
         let wait = limits.check_user("alice").unwrap_err();
-        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(limits.check_user("bob").is_ok(), "per user");
-        assert!(limits.check_address("127.0.0.1".parse().unwrap()).is_ok(), "no address limit");
+        assert!(
+            limits.check_address("127.0.0.1".parse().unwrap()).is_ok(),
+            "no address limit"
+        );
         assert!(RateLimits::default().check_user("alice").is_ok());
     }
 
@@ -141,8 +147,14 @@ mod tests {
         headers.insert("x-forwarded-for", "10.0.0.1, 192.0.2.7".parse().unwrap());
         let peer = Some("127.0.0.1:9".parse().unwrap());
         let trusted = limits(0, 0);
-        assert_eq!(trusted.client_address(&headers, peer), Some("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            trusted.client_address(&headers, peer),
+            Some("192.0.2.7".parse().unwrap())
+        );
         let untrusted = RateLimits::default();
-        assert_eq!(untrusted.client_address(&headers, peer), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            untrusted.client_address(&headers, peer),
+            Some("127.0.0.1".parse().unwrap())
+        );
     }
 }

@@ -37,6 +37,8 @@ pub struct Postgres {
 pub struct Local {
     pub socket_dir: PathBuf,
     pub bin_dir: PathBuf,
+    /// `pg_ctl -o` options it runs with (to start it again).
+    options: String,
 }
 
 fn start_or_panic(durable: bool) -> Postgres {
@@ -63,12 +65,46 @@ pub fn durable() -> &'static Postgres {
     SERVER.get_or_init(|| start_or_panic(true))
 }
 
+/// A cluster of its own for one test (to stop and start it), with production durability when
+/// `durable`. Removed when the test process exits.
+pub fn private(durable: bool) -> Postgres {
+    start_or_panic(durable)
+}
+
 /// A new, empty database on the shared server; returns its URL.
 pub async fn fresh_database() -> String {
     shared().fresh_database().await
 }
 
 impl Postgres {
+    /// Stops the cluster: `fast` (clients are disconnected, a clean shutdown) or `immediate`.
+    pub fn stop(&self, mode: &str) {
+        let local = self
+            .local
+            .as_ref()
+            .expect("only a cluster started here can be stopped");
+        run(pg_command(&local.bin_dir, "pg_ctl")
+            .arg("-D")
+            .arg(local.socket_dir.join("data"))
+            .args(["-m", mode, "-w", "stop"]))
+        .unwrap_or_else(|e| panic!("cannot stop PostgreSQL: {e}"));
+    }
+
+    /// Starts the stopped cluster again (same data, same socket).
+    pub fn start(&self) {
+        let local = self
+            .local
+            .as_ref()
+            .expect("only a cluster started here can be started");
+        run(pg_command(&local.bin_dir, "pg_ctl")
+            .arg("-D")
+            .arg(local.socket_dir.join("data"))
+            .arg("-l")
+            .arg(local.socket_dir.join("log"))
+            .args(["-w", "-t", "60", "-o", &local.options, "start"]))
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL again: {e}"));
+    }
+
     /// Creates a new, empty database and returns its URL.
     pub async fn fresh_database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -135,16 +171,7 @@ fn start_cluster_in(dir: PathBuf, durable: bool) -> Result<Postgres, String> {
         // initdb refuses to run as root: the cluster belongs to the `postgres` user.
         run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
     }
-    let pg = |tool: &str| {
-        let path = bin.join(tool);
-        if as_root {
-            let mut c = Command::new(runuser());
-            c.args(["-u", "postgres", "--"]).arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    };
+    let pg = |tool: &str| pg_command(&bin, tool);
     run(pg("initdb").arg("-D").arg(&data).args([
         "-U",
         "postgres",
@@ -196,8 +223,21 @@ fn start_cluster_in(dir: PathBuf, durable: bool) -> Result<Postgres, String> {
         local: Some(Local {
             socket_dir: dir,
             bin_dir: bin,
+            options,
         }),
     })
+}
+
+/// `bin/tool`, run as the `postgres` user when we are root (initdb refuses root).
+fn pg_command(bin: &Path, tool: &str) -> Command {
+    let path = bin.join(tool);
+    if is_root() {
+        let mut c = Command::new(runuser());
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        Command::new(path)
+    }
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {

@@ -16,8 +16,8 @@ use crate::files::{FileLimits, Files};
 use crate::gc;
 use crate::http::{AppState, Limits};
 use crate::lifecycle::{Lifecycle, Readiness};
-use crate::ratelimit::RateLimits;
 use crate::pinning::{self, Chain, KuboPinner, PinSettings, Pinner, ServiceConfig, ServicePinner};
+use crate::ratelimit::RateLimits;
 use crate::store;
 use crate::{serve, spawn_listener};
 
@@ -129,7 +129,13 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         let mut settings = PinSettings::default();
         settings.retry.max_ms = config.pins.pin_retry_max_secs.saturating_mul(1000).max(1);
         settings.retry.base_ms = settings.retry.base_ms.min(settings.retry.max_ms);
-        Some(pinning::spawn_worker(files.clone(), pinner, settings, wake, lifecycle.clone()))
+        Some(pinning::spawn_worker(
+            files.clone(),
+            pinner,
+            settings,
+            wake,
+            lifecycle.clone(),
+        ))
     } else {
         None
     };
@@ -138,7 +144,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         blocks_dir: storage.blocks_dir(),
         lifecycle: lifecycle.clone(),
     });
-    let rate_limits = Arc::new(RateLimits::new(&config.rate_limits, config.trust_forwarded_for));
+    let rate_limits = Arc::new(RateLimits::new(
+        &config.rate_limits,
+        config.trust_forwarded_for,
+    ));
     rate_limits.spawn_housekeeping();
     let documents = Arc::new(Documents::new(store, settings, config.cache_documents));
     spawn_listener(documents.clone());
@@ -191,7 +200,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let deadline = Duration::from_secs(config.shutdown_timeout_secs);
     match tokio::time::timeout(deadline, &mut server).await {
         Ok(ended) => ended.context("the server task failed")??,
-        Err(_) => tracing::warn!(?deadline, "requests still in flight at the deadline; exiting"),
+        Err(_) => tracing::warn!(
+            ?deadline,
+            "requests still in flight at the deadline; exiting"
+        ),
     }
     if let Some(worker) = pin_worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;

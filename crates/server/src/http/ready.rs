@@ -20,5 +20,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         "message": format!("not ready: {}", failing.join(", ")),
         "checks": checks,
     });
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": error }))).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": error })),
+    )
+        .into_response()
 }

@@ -18,13 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{
+    CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, close_code,
+};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use tracing::Instrument;
 use cairn_core::protocol::{DocChanges, DocHeads, ErrorMessage, SyncRequest};
 use cairn_core::{ChangeHash, DocumentId, Message};
+use tracing::Instrument;
 
 use super::{AppState, Error, body};
 use crate::connections::Slot;

@@ -225,11 +225,17 @@ pub fn spawn_worker(
             () = lifecycle.stopping() => {}
         }
         // Whatever this worker still holds is due again now, for any replica.
-        let held: Vec<String> = held.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+        let held: Vec<String> = held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
         if !held.is_empty() {
             match files.store.release_pins(&held, now_ms()).await {
                 Ok(()) => tracing::info!(pins = held.len(), "gave back the pins in progress"),
-                Err(e) => tracing::warn!(error = %e, "cannot give back pins; their leases will expire"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot give back pins; their leases will expire")
+                }
             }
         }
     })
@@ -289,7 +295,9 @@ async fn work(
                 if let Err(e) = files.store.finish_pin(&pin.cid, &outcome, now_ms()).await {
                     tracing::warn!(cid = %pin.cid, error = %e, "cannot record a pin (its lease will expire)");
                 }
-                held.lock().unwrap_or_else(|p| p.into_inner()).remove(&pin.cid);
+                held.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&pin.cid);
             }
         }
     }
