@@ -61,6 +61,17 @@ ensure_postgres() {
   apt_install postgresql
 }
 
+# The OpenAPI checker's virtualenv (PyPI openapi-core, with openapi-spec-validator), as the
+# test harness uses it (tests/harness/src/openapi.rs keeps the same path and pin).
+ensure_openapi_checker() {
+  local venv="$ROOT/target/openapi-venv"
+  [ -f "$venv/.installed" ] && return
+  say "installing the OpenAPI checker (PyPI openapi-core) into target/openapi-venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "openapi-core==0.23.1"
+  echo "openapi-core==0.23.1" > "$venv/.installed"
+}
+
 ensure_kubo() {
   "$ROOT/scripts/install-kubo" >/dev/null
 }

@@ -1,7 +1,7 @@
 //! Test harness that starts real peers for Cairn's tests: a throwaway PostgreSQL cluster
 //! ([`postgres`]), the real Kubo test peer behind its RPC shim ([`kubo`]), an IPFS Pinning
-//! Service API implementation ([`pinning_service`]), the server binary ([`server`]) and
-//! Debian's Chromium ([`browser`]).
+//! Service API implementation ([`pinning_service`]), the server binary ([`server`]),
+//! Debian's Chromium ([`browser`]) and the OpenAPI checker ([`openapi`]).
 //!
 //! Nothing here is a fake. A peer that cannot be found is installed when that can be done
 //! without root (the Kubo wheel, npm packages), otherwise the call fails with a message that
@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod kubo;
+pub mod openapi;
 pub mod pinning_service;
 pub mod postgres;
 pub mod server;

@@ -3,30 +3,25 @@
 
 use std::time::Duration;
 
+use super::schema::{DevToken, TokenRequest};
+use super::{AppState, Error};
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::json;
-
-use super::{AppState, Error};
 
 const TTL: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Debug, Deserialize)]
-pub struct TokenRequest {
-    user: String,
-}
 
 pub async fn token(
     State(state): State<AppState>,
     body: Result<Json<TokenRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<DevToken>, Error> {
     let Json(TokenRequest { user }) = body.map_err(|e| Error::BadRequest(e.body_text()))?;
     let token = state
         .auth
         .mint(&user, TTL)
         .map_err(|e| Error::BadRequest(e.to_string()))?;
-    Ok(Json(
-        json!({ "user": user, "token": token, "expires_in": TTL.as_secs() }),
-    ))
+    Ok(Json(DevToken {
+        user,
+        token,
+        expires_in: TTL.as_secs(),
+    }))
 }

@@ -1,17 +1,15 @@
 //! Document resources: the merged document, and its access list.
 
+use super::schema::{DocumentEntry, DocumentList, MemberList, RoleBody};
+use super::{AppState, Error};
+use crate::auth::{User, valid_user};
+use crate::hub::Mark;
+use crate::store::Role;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use cairn_core::DocumentId;
-use serde::Deserialize;
-use serde_json::json;
-
-use super::{AppState, Error};
-use crate::auth::{User, valid_user};
-use crate::hub::Mark;
-use crate::store::Role;
 
 fn parse(id: &str) -> Result<DocumentId, Error> {
     id.parse()
@@ -49,11 +47,14 @@ pub async fn list(
     User(user): User,
 ) -> Result<impl IntoResponse, Error> {
     let documents = state.documents.store.documents_for(&user).await?;
-    let documents: Vec<_> = documents
+    let documents = documents
         .iter()
-        .map(|(id, role)| json!({ "id": id.to_string(), "role": role }))
+        .map(|(id, role)| DocumentEntry {
+            id: id.to_string(),
+            role: *role,
+        })
         .collect();
-    Ok(Json(json!({ "documents": documents })))
+    Ok(Json(DocumentList { documents }))
 }
 
 /// `GET /v1/docs/{id}/members` (owner only).
@@ -64,14 +65,11 @@ pub async fn members(
 ) -> Result<impl IntoResponse, Error> {
     let document = parse(&id)?;
     let (owner, members) = state.documents.members(&user, &document).await?;
-    Ok(Json(
-        json!({ "document": document.to_string(), "owner": owner, "members": members }),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct RoleBody {
-    role: Role,
+    Ok(Json(MemberList {
+        document: document.to_string(),
+        owner,
+        members,
+    }))
 }
 
 /// `PUT /v1/docs/{id}/members/{user}` with `{"role": "writer" | "reader"}` (owner only).

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_core::content::{Cid, CidVersion, ImportOptions, Imported};
 use serde::Deserialize;
-use serde_json::json;
 
+use super::schema::{FileInfo, FileList, FilePage, SearchRequest, StoredFile};
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::blocks::{BlockError, Staging};
@@ -280,8 +280,10 @@ pub(super) async fn store_imported(
             wake.notify_one();
         }
     }
-    let mut body = info_json(&record);
-    body["deduplicated"] = json!(!new);
+    let body = StoredFile {
+        file: info_json(&record),
+        deduplicated: !new,
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -303,21 +305,8 @@ pub(super) fn parse_metadata(text: &str) -> Result<String, Error> {
     }
 }
 
-pub(super) fn info_json(record: &FileRecord) -> serde_json::Value {
-    let metadata: serde_json::Value =
-        serde_json::from_str(&record.metadata).unwrap_or_else(|_| json!({}));
-    json!({
-        "metadata": metadata,
-        "cid": record.cid,
-        "name": record.name,
-        "type": record.content_type,
-        "size": record.size,
-        "dagSize": record.dag_size,
-        "createdAt": record.created_ms,
-        "pin": record.pin_status,
-        "pinAttempts": record.pin_attempts,
-        "pinError": record.pin_error,
-    })
+pub(super) fn info_json(record: &FileRecord) -> FileInfo {
+    FileInfo::from(record)
 }
 
 /// The caller's file `cid` (parsed), or 404.
@@ -358,16 +347,16 @@ pub async fn document_files(
     State(state): State<AppState>,
     User(user): User,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<FileList>, Error> {
     let document = document_access(&state, &user, &id, false).await?;
     let files = state
         .files
         .store
         .document_files(&document.to_string())
         .await?;
-    Ok(Json(
-        json!({ "files": files.iter().map(info_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(FileList {
+        files: files.iter().map(info_json).collect(),
+    }))
 }
 
 /// `PUT /v1/docs/{id}/files/{cid}`: attaches one of the caller's files to a document they
@@ -414,7 +403,7 @@ pub async fn info(
     State(state): State<AppState>,
     User(user): User,
     Path(cid): Path<String>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<FileInfo>, Error> {
     let (_, record) = record(&state, &user, &cid).await?;
     Ok(Json(info_json(&record)))
 }
@@ -456,7 +445,7 @@ pub async fn list(
     State(state): State<AppState>,
     User(user): User,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<FilePage>, Error> {
     let Query(query) = query.map_err(|e| Error::BadRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -488,19 +477,10 @@ pub async fn list(
     let next = more
         .then(|| page.last().map(|f| format!("{}.{}", f.created_ms, f.cid)))
         .flatten();
-    Ok(Json(json!({
-        "files": page.iter().map(info_json).collect::<Vec<_>>(),
-        "next": next,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SearchRequest {
-    query: String,
-    /// Only types starting with this, e.g. `image/`.
-    #[serde(rename = "type")]
-    type_prefix: Option<String>,
-    limit: Option<i64>,
+    Ok(Json(FilePage {
+        files: page.iter().map(info_json).collect(),
+        next,
+    }))
 }
 
 /// `POST /v1/files/search` `{"query", "type"?, "limit"?}`: the caller's files whose name,
@@ -509,7 +489,7 @@ pub async fn search(
     State(state): State<AppState>,
     User(user): User,
     body: Result<Json<SearchRequest>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<FileList>, Error> {
     let Json(request) = body.map_err(|e| Error::BadRequest(e.body_text()))?;
     let mut words = search_words(&request.query);
     words.truncate(16);
@@ -527,9 +507,9 @@ pub async fn search(
         .store
         .search(&user, &words, request.type_prefix.as_deref(), limit)
         .await?;
-    Ok(Json(
-        json!({ "files": found.iter().map(info_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(FileList {
+        files: found.iter().map(info_json).collect(),
+    }))
 }
 
 /// A single `bytes=` range of a `size`-byte file: `Ok(None)` for no (or an ignored

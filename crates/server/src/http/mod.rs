@@ -31,7 +31,9 @@ mod gateway;
 mod limit;
 mod metrics;
 mod observe;
+pub mod openapi;
 mod ready;
+pub mod schema;
 mod sync;
 mod uploads;
 pub mod ws;
@@ -42,7 +44,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
-use serde_json::json;
 use tower_http::services::ServeDir;
 
 pub use self::error::Error;
@@ -136,7 +137,8 @@ pub fn app(state: AppState) -> Router {
         .route("/files/{cid}", get(files::download).delete(files::delete))
         .route("/files/{cid}/info", get(files::info))
         .route("/health", get(health))
-        .route("/ready", get(ready::ready));
+        .route("/ready", get(ready::ready))
+        .route("/openapi.json", get(openapi::document));
     if state.dev_auth {
         api = api.route("/dev/token", post(dev::token));
     }
@@ -163,6 +165,8 @@ pub fn app(state: AppState) -> Router {
     observe::layer(router).with_state(state)
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(json!({ "status": "ok" }))
+async fn health() -> axum::Json<schema::Health> {
+    axum::Json(schema::Health {
+        status: "ok".into(),
+    })
 }

@@ -9,11 +9,16 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
+use super::schema::Ready;
 
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (checks, failing) = state.readiness.check().await;
     if failing.is_empty() {
-        return Json(json!({ "status": "ready", "checks": checks })).into_response();
+        let ready = Ready {
+            status: "ready".into(),
+            checks,
+        };
+        return Json(ready).into_response();
     }
     let error = json!({
         "code": "E_UNAVAILABLE",

@@ -23,12 +23,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cairn_core::content::importer::DEFAULT_CHUNK_SIZE;
 use cairn_core::content::{Cid, ImportOptions};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::files::{
     Stored, info_json, internal, now_ms, parse_cid, parse_metadata, store_imported,
 };
+use super::schema::{NewUpload, UploadDone, UploadProgress, UploadSession};
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::files::Upload;
@@ -60,28 +59,18 @@ impl Drop for Busy {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct NewUpload {
-    cid: String,
-    size: u64,
-    name: Option<String>,
-    #[serde(rename = "type")]
-    content_type: Option<String>,
-    metadata: Option<serde_json::Value>,
-}
-
 fn part_path(state: &AppState, id: &str) -> PathBuf {
     state.files.uploads_dir.join(id)
 }
 
-fn session_json(upload: &UploadRecord) -> serde_json::Value {
-    json!({
-        "id": upload.id,
-        "cid": upload.cid,
-        "offset": upload.received,
-        "size": upload.size,
-        "chunkSize": DEFAULT_CHUNK_SIZE,
-    })
+fn session_json(upload: &UploadRecord) -> UploadSession {
+    UploadSession {
+        id: upload.id.clone(),
+        cid: upload.cid.clone(),
+        offset: upload.received,
+        size: upload.size,
+        chunk_size: DEFAULT_CHUNK_SIZE as u64,
+    }
 }
 
 /// `POST /v1/uploads`.
@@ -109,7 +98,11 @@ pub async fn create(
         None => "{}".into(),
     };
     if let Some(file) = state.files.store.file(&user, &cid.to_string()).await? {
-        return Ok(Json(json!({ "complete": true, "file": info_json(&file) })).into_response());
+        let done = UploadDone {
+            complete: true,
+            file: info_json(&file),
+        };
+        return Ok(Json(done).into_response());
     }
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| internal(anyhow::anyhow!("no randomness: {e}")))?;
@@ -152,7 +145,7 @@ pub async fn status(
     State(state): State<AppState>,
     User(user): User,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Error> {
+) -> Result<Json<UploadSession>, Error> {
     Ok(Json(session_json(&session(&state, &user, &id).await?)))
 }
 
@@ -236,7 +229,11 @@ pub async fn append(
         return Err(failure);
     }
     if durable < size {
-        return Ok(Json(json!({ "offset": durable, "complete": false })).into_response());
+        let progress = UploadProgress {
+            offset: durable,
+            complete: false,
+        };
+        return Ok(Json(progress).into_response());
     }
     finish(&state, &user, upload, path).await
 }

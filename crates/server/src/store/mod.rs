@@ -39,7 +39,9 @@ pub use self::schema::{SchemaStatus, SchemaStore};
 pub use self::sqlite::{FILE_NAME as SQLITE_FILE_NAME, SqliteStore};
 
 /// What a user may do with a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -98,7 +100,7 @@ pub struct Loaded {
 }
 
 /// A user with access to a document, other than its owner.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Member {
     pub user: String,
     pub role: Role,
