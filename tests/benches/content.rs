@@ -186,6 +186,8 @@ async fn main() {
             &data,
             "--max-file-bytes",
             "2147483648",
+            "--rate-limit-user",
+            "0",
         ],
         cairn_harness::artifacts_dir("bench").join("content-server.log"),
     );

@@ -243,7 +243,15 @@ async fn main() {
     let server = start_server(
         "bench-live",
         &postgres::durable().fresh_database().await,
-        &["--max-connections-per-user", "16"],
+        // Latency and throughput are measured, not the rate limits.
+        &[
+            "--max-connections-per-user",
+            "16",
+            "--rate-limit-user",
+            "0",
+            "--rate-limit-ip",
+            "0",
+        ],
     );
     let base = server.url.clone();
 

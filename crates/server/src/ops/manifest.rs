@@ -66,6 +66,15 @@ pub struct Run {
     /// Upload sessions left out because their upload ended while the backup ran.
     pub uploads_ended: u64,
     pub duration_ms: u64,
+    /// Of which: reading the database into the backup's.
+    #[serde(default)]
+    pub database_ms: u64,
+    /// Copying (or finding) the blocks.
+    #[serde(default)]
+    pub blocks_ms: u64,
+    /// The earlier generation whose database this one started from (`None`: read whole).
+    #[serde(default)]
+    pub database_from: Option<u64>,
 }
 
 /// `manifest.json`.
@@ -81,6 +90,9 @@ pub struct Manifest {
     pub cairn_version: String,
     /// `postgres` or `sqlite`.
     pub source: String,
+    /// Which database it is (a later backup of the same one starts from this one's file).
+    #[serde(default)]
+    pub database_id: String,
     /// The newest migration of the (SQLite) schema of `database`.
     pub schema_version: i64,
     pub database: Part,

@@ -65,38 +65,77 @@ pub async fn postgres_to_sqlite(
 ) -> Result<Counts, OpsError> {
     let mut counts = Counts::new();
     for table in TABLES {
-        let sql = format!(
-            "COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT binary)",
+        let select = format!(
+            "SELECT {} FROM {} ORDER BY {}",
             table.column_list(),
             table.name,
             table.order_by
         );
-        let mut stream = from.copy_out_raw(&sql).await?;
-        let mut decoder = Decoder::new(table.kinds());
-        let mut batch = Vec::new();
-        let mut rows = 0u64;
-        while let Some(chunk) = stream.try_next().await? {
-            decoder.feed(&chunk);
-            while let Some(row) = decoder.next_row()? {
-                batch.push(row);
-                if batch.len() == rows_per_insert(table) {
-                    rows += insert_sqlite(to, table, &mut batch).await?;
-                    progress.inc(rows_per_insert(table) as u64);
-                }
-            }
-        }
-        if !decoder.ended() {
-            return Err(OpsError::Invalid(format!(
-                "the COPY of {} ended early",
-                table.name
-            )));
-        }
-        let last = batch.len() as u64;
-        rows += insert_sqlite(to, table, &mut batch).await?;
-        progress.inc(last);
+        let rows = copy_select(from, to, table, &select, progress).await?;
         counts.insert(table.name.to_owned(), rows);
     }
     Ok(counts)
+}
+
+/// Copies the rows PostgreSQL's `select` returns (`table`'s columns, in order) into
+/// `table` of a SQLite database; returns how many.
+pub async fn copy_select(
+    from: &mut PgConnection,
+    to: &mut SqliteConnection,
+    table: &Table,
+    select: &str,
+    progress: &Progress,
+) -> Result<u64, OpsError> {
+    let sql = format!("COPY ({select}) TO STDOUT (FORMAT binary)");
+    let mut stream = from.copy_out_raw(&sql).await?;
+    let mut decoder = Decoder::new(table.kinds());
+    let mut batch = Vec::new();
+    let mut rows = 0u64;
+    while let Some(chunk) = stream.try_next().await? {
+        decoder.feed(&chunk);
+        while let Some(row) = decoder.next_row()? {
+            batch.push(row);
+            if batch.len() == rows_per_insert(table) {
+                rows += insert_sqlite(to, table, &mut batch).await?;
+                progress.inc(rows_per_insert(table) as u64);
+            }
+        }
+    }
+    if !decoder.ended() {
+        return Err(OpsError::Invalid(format!(
+            "the COPY of {} ended early",
+            table.name
+        )));
+    }
+    let last = batch.len() as u64;
+    rows += insert_sqlite(to, table, &mut batch).await?;
+    progress.inc(last);
+    Ok(rows)
+}
+
+/// The `seq_no` of every change row in PostgreSQL, in order.
+pub async fn postgres_seq_nos(from: &mut PgConnection) -> Result<Vec<i64>, OpsError> {
+    let sql = "COPY (SELECT seq_no FROM changes ORDER BY seq_no) TO STDOUT (FORMAT binary)";
+    let mut stream = from.copy_out_raw(sql).await?;
+    let mut decoder = Decoder::new(vec![Kind::Int8]);
+    let mut seqs = Vec::new();
+    while let Some(chunk) = stream.try_next().await? {
+        decoder.feed(&chunk);
+        while let Some(row) = decoder.next_row()? {
+            if let [Value::Int(n)] = row.as_slice() {
+                seqs.push(*n);
+            }
+        }
+    }
+    Ok(seqs)
+}
+
+/// The `seq_no` of every change row of a SQLite database, in order.
+pub async fn sqlite_seq_nos(to: &mut SqliteConnection) -> Result<Vec<i64>, OpsError> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT seq_no FROM changes ORDER BY seq_no")
+        .fetch_all(&mut *to)
+        .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
 }
 
 /// Inserts `batch` (emptying it) into `table`; returns how many rows.

@@ -4,10 +4,10 @@
 //!    any replica, deletes a block (see `store::gc`), so every block the snapshot names stays
 //!    until it is copied. The lease expires by itself if the backup dies, and is renewed
 //!    while it runs.
-//! 2. The database is read as of one moment: PostgreSQL in one `REPEATABLE READ` read-only
-//!    transaction, every table streamed out with binary `COPY` into a new SQLite file with
-//!    Cairn's schema; SQLite with `VACUUM INTO` (a consistent copy taken in one read
-//!    transaction while the server writes on).
+//! 2. The database is read as of one moment into a SQLite file with Cairn's schema
+//!    ([`database`]): PostgreSQL in one `REPEATABLE READ` read-only transaction with binary
+//!    `COPY` (starting from the earlier backup's file when there is one: only change rows it
+//!    lacks are read), SQLite with `VACUUM INTO`.
 //! 3. The bytes of open upload sessions are copied up to what their rows say was received
 //!    (those bytes never change); a session whose upload ended meanwhile is left out.
 //! 4. The blocks of every stored content are copied, each checked against its name as it is
@@ -16,27 +16,22 @@
 //!
 //! A backup that fails leaves the previous one in `DIR` intact.
 
+mod database;
+mod lease;
+
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::SqlitePool;
 
+use self::lease::Lease;
 use super::manifest::{self, Blocks, Manifest, Run, Upload};
 use super::progress::{Progress, Show, Unit};
 use super::rows;
 use super::{Db, OpsError, blocks};
-use crate::clock::now_ms;
 use crate::config::StorageArgs;
-use crate::store::{PostgresStore, SqliteStore, Store};
-
-/// How long a backup's lease lasts without renewal, and how often it is renewed.
-const LEASE: Duration = Duration::from_secs(300);
-const RENEW_EVERY: Duration = Duration::from_secs(30);
 
 /// Takes a backup of the deployment `storage` names into `to`.
 pub async fn backup(storage: &StorageArgs, to: &Path, show: Show) -> Result<Manifest, OpsError> {
@@ -54,7 +49,7 @@ pub async fn backup(storage: &StorageArgs, to: &Path, show: Show) -> Result<Mani
     }
     let generation = previous.as_ref().map_or(1, |m| m.generation + 1);
     let lease = Lease::take(db.shared()).await?;
-    let result = take(&db, storage, to, generation, show).await;
+    let result = take(&db, storage, to, previous.as_ref(), show).await;
     let lost = lease.release(db.store()).await;
     let (mut manifest, tmp_db) = result?;
     if lost {
@@ -69,7 +64,7 @@ pub async fn backup(storage: &StorageArgs, to: &Path, show: Show) -> Result<Mani
     std::fs::rename(&tmp_db, to.join(&db_name)).map_err(OpsError::io(&db_name))?;
     blocks::sync_fs(to).map_err(OpsError::io("syncing the backup"))?;
     manifest.database = manifest::part(to, &db_name)?;
-    manifest.run.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    manifest.run.duration_ms = elapsed_ms(started);
     manifest::write(to, &manifest)?;
     prune(to, &manifest)?;
     Ok(manifest)
@@ -81,17 +76,40 @@ async fn take(
     db: &Db,
     storage: &StorageArgs,
     to: &Path,
-    generation: u64,
+    previous: Option<&Manifest>,
     show: Show,
 ) -> Result<(Manifest, PathBuf), OpsError> {
+    let generation = previous.map_or(1, |m| m.generation + 1);
     let tmp_db = to.join(format!("database-{generation}.sqlite3.tmp"));
     let _ = std::fs::remove_file(&tmp_db);
     let created_at = super::now_rfc3339();
-    match db {
-        Db::Postgres(store) => export_postgres(store, &tmp_db, show).await?,
-        Db::Sqlite { store, .. } => vacuum_into(store, &tmp_db).await?,
-    }
-    let backup = open_for_writing(&tmp_db).await?;
+    let started = Instant::now();
+    let mut database_from = None;
+    let database_id = match db {
+        Db::Postgres(store) => {
+            let identity = database::postgres_identity(store).await?;
+            let earlier = database::reusable(to, previous, &identity);
+            let reused = match earlier {
+                Some(path) => {
+                    database::export_postgres_incremental(store, &to.join(path), &tmp_db, show)
+                        .await?
+                }
+                None => false,
+            };
+            if reused {
+                database_from = previous.map(|m| m.generation);
+            } else {
+                let _ = std::fs::remove_file(&tmp_db);
+                database::export_postgres(store, &tmp_db, show).await?;
+            }
+            identity
+        }
+        Db::Sqlite { store, path } => {
+            database::vacuum_into(store, &tmp_db).await?;
+            format!("sqlite:{}", path.display())
+        }
+    };
+    let backup = database::open_for_writing(&tmp_db, false).await?;
     // Our own lease (SQLite copies it) is not part of the backup.
     sqlx::query("DELETE FROM maintenance_leases")
         .execute(&backup)
@@ -114,7 +132,10 @@ async fn take(
         .execute(&backup)
         .await?;
     backup.close().await;
+    let database_ms = elapsed_ms(started);
+    tracing::info!(database_ms, "backup: database copied");
 
+    let started = Instant::now();
     let (from, dest) = (storage.blocks_dir(), to.join("blocks"));
     let total: u64 = digests
         .iter()
@@ -137,6 +158,8 @@ async fn take(
             problems.join("\n  ")
         ))
     })?;
+    let blocks_ms = elapsed_ms(started);
+    tracing::info!(blocks_ms, copied = copied.blocks, "backup: blocks copied");
     let index_name = format!("blocks-{generation}.index");
     let mut index = String::new();
     for (digest, size) in digests.iter().zip(&sizes) {
@@ -150,6 +173,7 @@ async fn take(
         created_at,
         cairn_version: env!("CARGO_PKG_VERSION").into(),
         source: db.backend().into(),
+        database_id,
         schema_version,
         database: manifest::Part {
             path: String::new(),
@@ -169,71 +193,16 @@ async fn take(
             blocks_reused: copied.reused,
             uploads_ended: ended,
             duration_ms: 0,
+            database_ms,
+            blocks_ms,
+            database_from,
         },
     };
     Ok((manifest, tmp_db))
 }
 
-/// A new SQLite file with Cairn's schema, set up for one fast bulk load (no journal, no
-/// fsync until the end: it is a temporary file until the backup is complete).
-async fn create(path: &Path) -> Result<SqlitePool, OpsError> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Off)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
-        .foreign_keys(false)
-        .pragma("cache_size", "-262144");
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?;
-    crate::store::schema::SQLITE
-        .run(&pool)
-        .await
-        .map_err(crate::store::StoreError::from)?;
-    Ok(pool)
-}
-
-async fn open_for_writing(path: &Path) -> Result<SqlitePool, OpsError> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .journal_mode(SqliteJournalMode::Off)
-        .synchronous(sqlx::sqlite::SqliteSynchronous::Off)
-        .foreign_keys(false);
-    Ok(SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await?)
-}
-
-/// Every table of a PostgreSQL snapshot into a new SQLite file at `path`.
-async fn export_postgres(store: &PostgresStore, path: &Path, show: Show) -> Result<(), OpsError> {
-    let sqlite = create(path).await?;
-    let mut pg = store.pool().acquire().await?;
-    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .execute(&mut *pg)
-        .await?;
-    let total = rows::count_postgres(&mut pg).await?.values().sum();
-    let progress = Progress::start(show, "database", total, Unit::Items);
-    let mut out = sqlite.acquire().await?;
-    let mut tx = out.begin().await?;
-    rows::postgres_to_sqlite(&mut pg, &mut tx, &progress).await?;
-    tx.commit().await?;
-    progress.finish();
-    sqlx::query("COMMIT").execute(&mut *pg).await?;
-    drop(out);
-    sqlite.close().await;
-    Ok(())
-}
-
-/// `VACUUM INTO`: a consistent copy of the live SQLite database.
-async fn vacuum_into(store: &SqliteStore, path: &Path) -> Result<(), OpsError> {
-    let target = path.display().to_string().replace('\'', "''");
-    sqlx::query(AssertSqlSafe(format!("VACUUM INTO '{target}'")))
-        .execute(store.pool())
-        .await?;
-    Ok(())
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Copies the received bytes of every upload session in `backup`; removes the sessions whose
@@ -345,59 +314,4 @@ fn prune(dir: &Path, manifest: &Manifest) -> Result<(), OpsError> {
         }
     }
     Ok(())
-}
-
-/// A maintenance lease, renewed in the background until released.
-struct Lease {
-    id: String,
-    lost: Arc<AtomicBool>,
-    renewer: tokio::task::JoinHandle<()>,
-}
-
-impl Lease {
-    async fn take(store: Arc<dyn Store>) -> Result<Self, OpsError> {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| OpsError::Invalid(format!("no randomness: {e}")))?;
-        let id = format!("backup-{}", hex::encode(bytes));
-        let now = now_ms();
-        store
-            .take_lease(&id, &super::holder(), now, now + crate::clock::ms(LEASE))
-            .await?;
-        let lost = Arc::new(AtomicBool::new(false));
-        let renewer = {
-            let (id, lost) = (id.clone(), lost.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(RENEW_EVERY).await;
-                    let now = now_ms();
-                    match store
-                        .renew_lease(&id, now, now + crate::clock::ms(LEASE))
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            lost.store(true, Ordering::Relaxed);
-                            return;
-                        }
-                        // Tried again next time; the lease lasts many renewals.
-                        Err(e) => tracing::warn!(error = %e, "cannot renew the backup's lease"),
-                    }
-                }
-            })
-        };
-        Ok(Self { id, lost, renewer })
-    }
-
-    /// Gives the lease up; whether it was lost (it expired before a renewal) while held.
-    async fn release(self, store: &dyn Store) -> bool {
-        self.renewer.abort();
-        let now = now_ms();
-        let renewed = store
-            .renew_lease(&self.id, now, now + crate::clock::ms(LEASE))
-            .await
-            .unwrap_or(false);
-        let _ = store.release_lease(&self.id).await;
-        self.lost.load(Ordering::Relaxed) || !renewed
-    }
 }
