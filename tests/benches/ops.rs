@@ -175,7 +175,8 @@ fn sync() -> f64 {
 
 fn cairn(args: &[&str]) -> Command {
     let mut cmd = Command::new(CAIRN);
-    cmd.args(args).env("CAIRN_LOG", "warn");
+    let log = std::env::var("CAIRN_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+    cmd.args(args).env("CAIRN_LOG", log);
     cmd
 }
 
@@ -240,7 +241,11 @@ async fn main() {
     args.extend(storage);
     let backup = timed(&mut cairn(&args));
     let backup_bytes = du(&backup_dir);
-    let incremental = timed(&mut cairn(&args));
+    let started = Instant::now();
+    let out = cairn(&args).output().unwrap();
+    let incremental = started.elapsed().as_secs_f64();
+    assert!(out.status.success());
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(backup_dir.join("manifest.json")).unwrap()).unwrap();
     println!("incremental backup: {}", manifest["run"]);
@@ -281,7 +286,8 @@ async fn main() {
     // Restores: Cairn's into a new database and data directory, pg_restore and cp back.
     let restored_url = cluster.fresh_database().await;
     let restored = work.join("restored").display().to_string();
-    let restore = timed(&mut cairn(&[
+    let started = Instant::now();
+    let out = cairn(&[
         "restore",
         "--from",
         &to,
@@ -289,7 +295,16 @@ async fn main() {
         &restored_url,
         "--data-dir",
         &restored,
-    ]));
+    ])
+    .output()
+    .unwrap();
+    let restore = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&out.stdout).trim());
     let pg_url = cluster.fresh_database().await;
     let pg_restore = timed(
         Command::new(bin.join("pg_restore"))

@@ -181,6 +181,13 @@ async fn restore_and_check(name: &str, dir: &Path, database_url: Option<&str>, w
         code, 0,
         "verify after restore found problems:\n{out}\n{err}"
     );
+    if let Some(url) = database_url {
+        // Keys, foreign keys and indexes, dropped for the copy, are all back as migrated.
+        let fresh = postgres::fresh_database().await;
+        let (code, out, err) = cairn(&["migrate", "--database-url", &fresh]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(schema_of(url).await, schema_of(&fresh).await);
+    }
     assert!(out.contains("ok: no problems"), "{out}");
 
     let server = start_server_in(name, database_url, &data_dir, &[]);
@@ -224,6 +231,22 @@ async fn restore_and_check(name: &str, dir: &Path, database_url: Option<&str>, w
         .unwrap();
     assert_eq!(done.status(), 201);
     assert_eq!(&download_file(base, "alice", cid).await, data);
+}
+
+/// Every constraint and index definition of a database, sorted.
+async fn schema_of(url: &str) -> Vec<String> {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let mut rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+         UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows.sort();
+    rows.into_iter().map(|(r,)| r).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

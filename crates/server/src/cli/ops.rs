@@ -117,7 +117,7 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<Outcome> {
     let rows: u64 = restored.rows.values().sum();
     println!(
         "restored {} (generation {}, taken {} from {}) into {}: {} rows, {} blocks ({:.1} MiB), \
-         {} upload sessions, in {:.1} s",
+         {} upload sessions, in {:.1} s (check {:.1} s, blocks {:.1} s, rows {:.1} s)",
         args.from.display(),
         restored.manifest.generation,
         restored.manifest.created_at,
@@ -127,7 +127,10 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<Outcome> {
         restored.blocks,
         restored.bytes as f64 / 1048576.0,
         restored.uploads,
-        restored.seconds
+        restored.seconds,
+        restored.check_seconds,
+        restored.blocks_seconds,
+        restored.rows_seconds
     );
     Ok(Outcome::Clean)
 }

@@ -119,7 +119,7 @@ pub fn copy_all(
         };
         if !is_block(digest, &data) {
             return Some(format!(
-                "block {digest} is corrupt in {} (run `cairn verify --repair`)",
+                "block {digest} in {}: its bytes do not hash to its name (corrupt)",
                 from.display()
             ));
         }
@@ -166,6 +166,18 @@ fn write_block(target: &Path, data: &[u8]) -> std::io::Result<()> {
 pub fn sync_fs(dir: &Path) -> std::io::Result<()> {
     let file = std::fs::File::open(dir)?;
     rustix::fs::syncfs(&file)?;
+    Ok(())
+}
+
+/// Moves blocks `digests` from store `from` into store `to` (the same file system).
+pub fn move_all(from: &Path, to: &Path, digests: &[String]) -> std::io::Result<()> {
+    for digest in digests {
+        let target = block_path(to, digest);
+        if let Some(shard) = target.parent() {
+            std::fs::create_dir_all(shard)?;
+        }
+        std::fs::rename(block_path(from, digest), target)?;
+    }
     Ok(())
 }
 

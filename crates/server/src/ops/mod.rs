@@ -8,6 +8,7 @@
 
 pub mod backup;
 pub mod blocks;
+mod constraints;
 pub mod manifest;
 pub mod pgcopy;
 pub mod progress;

@@ -34,6 +34,10 @@ pub struct Restored {
     pub bytes: u64,
     pub uploads: u64,
     pub seconds: f64,
+    /// Of which: checking the backup, copying the blocks, restoring the rows.
+    pub check_seconds: f64,
+    pub blocks_seconds: f64,
+    pub rows_seconds: f64,
 }
 
 /// Where the rows go.
@@ -51,7 +55,8 @@ pub async fn restore(
 ) -> Result<Restored, OpsError> {
     let started = Instant::now();
     let dir = from.to_owned();
-    let checked = tokio::task::spawn_blocking(move || manifest::check(&dir, true))
+    // Every part hashed, every block there with its size; blocks are hashed as they are copied.
+    let checked = tokio::task::spawn_blocking(move || manifest::check(&dir, false))
         .await
         .map_err(|e| OpsError::Invalid(format!("the check stopped: {e}")))?;
     let (manifest, index) = checked.map_err(|problems| {
@@ -86,40 +91,57 @@ pub async fn restore(
         )));
     }
 
+    let check_seconds = started.elapsed().as_secs_f64();
+
     // Nothing was written so far. Blocks first: rows without their blocks would be a lie.
-    std::fs::create_dir_all(&storage.data_dir).map_err(OpsError::io("the data directory"))?;
+    // They land in a staging area of the blockstore, each checked as it is read, and move
+    // into place only once every one is there and sound.
+    let blocks_started = Instant::now();
     let store_dir = storage.blocks_dir();
-    if force {
-        clear_blocks(&store_dir, &index)?;
-        let _ = std::fs::remove_dir_all(storage.uploads_dir());
-    }
+    let (fresh_data, fresh_store) = (!storage.data_dir.exists(), !store_dir.exists());
+    std::fs::create_dir_all(&storage.data_dir).map_err(OpsError::io("the data directory"))?;
+    let staging = store_dir
+        .join("tmp")
+        .join(format!("restore-{}", std::process::id()));
     let digests: Vec<String> = index.iter().map(|(d, _)| d.clone()).collect();
     let total = manifest.blocks.bytes;
     let progress = Progress::start(show, "blocks", total, Unit::Bytes);
-    let (backup_blocks, list) = (from.join("blocks"), digests.clone());
-    let copy_to = store_dir.clone();
+    let (backup_blocks, list, stage) = (from.join("blocks"), digests.clone(), staging.clone());
     let copied = tokio::task::spawn_blocking(move || {
-        let copied = blocks::copy_all(&backup_blocks, &copy_to, &list, false, &progress);
+        let copied = blocks::copy_all(&backup_blocks, &stage, &list, false, &progress);
         progress.finish();
         copied
     })
     .await
     .map_err(|e| OpsError::Invalid(format!("the block copy stopped: {e}")))?;
+    let (_, copied) = match copied {
+        Ok(copied) => copied,
+        Err(problems) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            if fresh_data {
+                let _ = std::fs::remove_dir_all(&storage.data_dir);
+            } else if fresh_store {
+                let _ = std::fs::remove_dir_all(&store_dir);
+            }
+            return Err(OpsError::Refused(format!(
+                "the backup's blocks are not what its index says; nothing was restored:\n  {}",
+                problems.join("\n  ")
+            )));
+        }
+    };
+    if force {
+        clear_blocks(&store_dir, &index)?;
+        let _ = std::fs::remove_dir_all(storage.uploads_dir());
+    }
+    blocks::move_all(&staging, &store_dir, &digests).map_err(OpsError::io("the blockstore"))?;
+    let _ = std::fs::remove_dir_all(&staging);
+    let blocks_seconds = blocks_started.elapsed().as_secs_f64();
     let undo = |store_dir: &Path| {
         for digest in &digests {
             let _ = std::fs::remove_file(block_path(store_dir, digest));
         }
     };
-    let (_, copied) = match copied {
-        Ok(copied) => copied,
-        Err(problems) => {
-            undo(&store_dir);
-            return Err(OpsError::Invalid(format!(
-                "cannot copy blocks; nothing was restored:\n  {}",
-                problems.join("\n  ")
-            )));
-        }
-    };
+    let rows_started = Instant::now();
     let rows = match restore_rows(&target, &source, storage, &manifest, from, force, show).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -129,6 +151,7 @@ pub async fn restore(
         }
     };
     blocks::sync_fs(&storage.data_dir).map_err(OpsError::io("syncing the data directory"))?;
+    let rows_seconds = rows_started.elapsed().as_secs_f64();
     Ok(Restored {
         target: match &target {
             Target::Postgres(_) => "postgres".into(),
@@ -139,6 +162,9 @@ pub async fn restore(
         bytes: copied.bytes,
         uploads: manifest.uploads.len() as u64,
         seconds: started.elapsed().as_secs_f64(),
+        check_seconds,
+        blocks_seconds,
+        rows_seconds,
         manifest,
     })
 }
@@ -272,8 +298,10 @@ async fn restore_from_copy(
                 .execute(&mut *tx)
                 .await?;
             }
+            let deferred = super::constraints::defer(&mut tx).await?;
             let mut from = copy.pool().acquire().await?;
             let rows = rows::sqlite_to_postgres(&mut from, &mut tx, &progress).await?;
+            super::constraints::restore(&mut tx, deferred).await?;
             tx.commit().await?;
             // Every connection back before the pools close (closing waits for them).
             drop((from, pg));

@@ -123,7 +123,11 @@ pub async fn export_postgres_incremental(
     path: &Path,
     show: Show,
 ) -> Result<bool, OpsError> {
+    let step = std::time::Instant::now();
+    let lap =
+        |what: &str| tracing::debug!(what, ms = step.elapsed().as_millis() as u64, "backup step");
     std::fs::copy(previous, path).map_err(OpsError::io("copying the earlier backup's database"))?;
+    lap("copied the earlier file");
     let sqlite = open_for_writing(path, false).await?;
     let mut out = sqlite.acquire().await?;
     let mut pg = store
@@ -150,6 +154,7 @@ pub async fn export_postgres_incremental(
         return Ok(false);
     }
 
+    lap("compared the newest rows");
     let progress = Progress::start(show, "database", 0, Unit::Items);
     let mut tx = out.begin().await?;
     // Everything but the change rows, copied whole again (the search index first: emptied,
@@ -171,9 +176,12 @@ pub async fn export_postgres_incremental(
         );
         rows::copy_select(&mut pg, &mut tx, t, &select, &progress).await?;
     }
+    lap("copied the other tables");
     // The change rows the earlier file lacks, and those it has that are gone.
     let ours = rows::sqlite_seq_nos(&mut tx).await?;
+    lap("read the file's seq_nos");
     let live = rows::postgres_seq_nos(&mut pg).await?;
+    lap("read the database's seq_nos");
     let (missing, extra) = difference(&live, &ours);
     for chunk in extra.chunks(10_000) {
         sqlx::query(AssertSqlSafe(format!(
@@ -202,6 +210,7 @@ pub async fn export_postgres_incremental(
         rows::copy_select(&mut pg, &mut tx, changes, &select, &progress).await?;
     }
     tx.commit().await?;
+    lap("committed");
     progress.finish();
     pg.commit().await?;
     tracing::info!(

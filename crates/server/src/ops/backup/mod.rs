@@ -109,6 +109,10 @@ async fn take(
             format!("sqlite:{}", path.display())
         }
     };
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "backup: database exported"
+    );
     let backup = database::open_for_writing(&tmp_db, false).await?;
     // Our own lease (SQLite copies it) is not part of the backup.
     sqlx::query("DELETE FROM maintenance_leases")
@@ -123,7 +127,12 @@ async fn take(
     .fetch_all(&backup)
     .await?;
     let digests: Vec<String> = digests.into_iter().map(|(d,)| d).collect();
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "backup: uploads and digests"
+    );
     let tables = rows::count_sqlite(&backup, false).await?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "backup: counted");
     let (schema_version,): (i64,) =
         sqlx::query_as("SELECT COALESCE(max(version), 0) FROM _sqlx_migrations WHERE success")
             .fetch_one(&backup)
@@ -153,7 +162,8 @@ async fn take(
     .map_err(|e| OpsError::Invalid(format!("the block copy stopped: {e}")))?
     .map_err(|problems| {
         OpsError::Invalid(format!(
-            "{} block(s) cannot be copied; nothing was replaced:\n  {}",
+            "{} block(s) cannot be copied (`cairn verify --repair` fetches blocks back from \
+             Kubo); the earlier backup is unchanged:\n  {}",
             problems.len(),
             problems.join("\n  ")
         ))
