@@ -115,13 +115,20 @@ impl Progress {
 impl Plain {
     fn line(&self, done: u64, end: bool) {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let of = |total: String| {
+            if self.total > 0 {
+                format!(" of {total}")
+            } else {
+                String::new()
+            }
+        };
         let (amount, rate) = match self.unit {
             Unit::Bytes => (
-                format!("{} of {}", mib(done), mib(self.total)),
+                format!("{}{}", mib(done), of(mib(self.total))),
                 format!("{:.1} MiB/s", done as f64 / secs / 1048576.0),
             ),
             Unit::Items => (
-                format!("{done} of {}", self.total),
+                format!("{done}{}", of(self.total.to_string())),
                 format!("{:.0}/s", done as f64 / secs),
             ),
         };
