@@ -465,3 +465,57 @@ async fn a_later_backup_takes_only_the_change_rows_the_earlier_one_lacks() {
     assert!(changes.iter().any(|(s, _)| *s == 2) && !changes.iter().any(|(s, _)| *s == 3));
     assert_eq!(files.len(), 1);
 }
+
+/// A restore into a deployment that holds data is refused, saying so, unless `--force`,
+/// which replaces what is there; the backup directory describes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_data_needs_force_and_then_replaces_it() {
+    let url = postgres::fresh_database().await;
+    let data_dir = temp_dir("cairn-live");
+    let server = start_server_in("backup-force", Some(&url), &data_dir, &[]);
+    support::upload_file(
+        &server.url,
+        "alice",
+        "a.bin",
+        pseudo_random_bytes(400_000, 1),
+    )
+    .await;
+    let data = data_dir.display().to_string();
+    let dir = temp_dir("cairn-backup");
+    let to = dir.display().to_string();
+    let storage = ["--database-url", url.as_str(), "--data-dir", data.as_str()];
+    let mut args = vec!["backup", "--to", &to];
+    args.extend(storage);
+    let (code, out, err) = cairn(&args).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let readme = std::fs::read_to_string(dir.join("README.txt")).unwrap();
+    assert!(readme.contains("cairn restore --from DIR"), "{readme}");
+
+    // Another file after the backup: the target now holds more than the backup.
+    support::upload_file(
+        &server.url,
+        "alice",
+        "b.bin",
+        pseudo_random_bytes(300_000, 2),
+    )
+    .await;
+    drop(server);
+    let mut args = vec!["restore", "--from", &to];
+    args.extend(storage);
+    let (code, _, err) = cairn(&args).await;
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not empty") && err.contains("--force"),
+        "{err}"
+    );
+    args.push("--force");
+    let (code, out, err) = cairn(&args).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let mut verify = vec!["verify", "--json"];
+    verify.extend(storage);
+    let (code, out, _) = cairn(&verify).await;
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["files"], 1, "only the backup's file: {report}");
+    assert_eq!(report["blocks"], 3, "and only its blocks: {report}");
+}

@@ -170,9 +170,26 @@ pub fn read(dir: &Path) -> Result<Option<Manifest>, OpsError> {
     Ok(Some(manifest))
 }
 
+/// What `README.txt` of every backup directory says.
+const README: &str = "This directory is a backup of a Cairn deployment.
+
+  manifest.json              what it holds: format, Cairn and schema versions, rows per
+                             table, blocks, and the sha-256 of every part
+  SHA256SUMS                 the parts and the manifest (check with `sha256sum -c SHA256SUMS`)
+  database-<n>.sqlite3       every row, in a SQLite database with Cairn's schema
+  blocks-<n>.index           the blocks the rows need: `<sha-256> <bytes>` a line
+  blocks/<2 hex>/<64 hex>    the blocks (IPFS blocks, named by the sha-256 of their bytes)
+  uploads/<n>/<id>           the bytes open resumable uploads had received
+
+Check it:     cairn verify --backup DIR
+Restore it:   cairn restore --from DIR --database-url ... --data-dir ...
+Update it:    cairn backup --to DIR   (copies only new blocks)
+";
+
 /// Writes the manifest and `SHA256SUMS` (each to a temporary file, fsynced, then renamed
-/// into place: the manifest last), then fsyncs the directory.
+/// into place: the manifest last), then fsyncs the directory; and `README.txt`.
 pub fn write(dir: &Path, manifest: &Manifest) -> Result<(), OpsError> {
+    write_atomically(dir, "README.txt", README.as_bytes())?;
     let json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| OpsError::Invalid(format!("cannot encode the manifest: {e}")))?;
     let mut sums = String::new();
