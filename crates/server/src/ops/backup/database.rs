@@ -213,7 +213,7 @@ pub async fn export_postgres_incremental(
     lap("committed");
     progress.finish();
     pg.commit().await?;
-    tracing::info!(
+    tracing::debug!(
         added = missing.len(),
         removed = extra.len(),
         "backup: change rows taken from the earlier backup"

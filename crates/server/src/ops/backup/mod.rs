@@ -142,7 +142,7 @@ async fn take(
         .await?;
     backup.close().await;
     let database_ms = elapsed_ms(started);
-    tracing::info!(database_ms, "backup: database copied");
+    tracing::debug!(database_ms, "backup: database copied");
 
     let started = Instant::now();
     let (from, dest) = (storage.blocks_dir(), to.join("blocks"));
@@ -169,7 +169,7 @@ async fn take(
         ))
     })?;
     let blocks_ms = elapsed_ms(started);
-    tracing::info!(blocks_ms, copied = copied.blocks, "backup: blocks copied");
+    tracing::debug!(blocks_ms, copied = copied.blocks, "backup: blocks copied");
     let index_name = format!("blocks-{generation}.index");
     let mut index = String::new();
     for (digest, size) in digests.iter().zip(&sizes) {
