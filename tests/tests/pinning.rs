@@ -13,7 +13,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_harness::kubo::Kubo;
 use cairn_harness::pinning_service::PinningService;
@@ -33,40 +33,6 @@ async fn upload(base: &str, token: &str, query: &str, data: Vec<u8>) -> Value {
         .unwrap();
     assert_eq!(response.status(), 201);
     response.json().await.unwrap()
-}
-
-async fn info(base: &str, token: &str, cid: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}v1/files/{cid}/info"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn pin_status(base: &str, token: &str, cid: &str) -> String {
-    info(base, token, cid).await["pin"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn wait_for(base: &str, token: &str, cid: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = pin_status(base, token, cid).await;
-        if status == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{cid} is still {status}, not {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +66,7 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
     let v1 = upload(base, &token, "?name=b.bin", bytes(1000, 10)).await;
     let v1 = v1["cid"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let waiting = info(base, &token, &v0).await;
+    let waiting = support::file_info(base, &token, &v0).await;
     // Between attempts it is `queued`; during one (a refused connection), `pinning`.
     assert!(
         waiting["pin"] == "queued" || waiting["pin"] == "pinning",
@@ -120,7 +86,7 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
         cairn_harness::temp_dir("cairn-kubo-pins").join("repo"),
         port,
     );
-    wait_for(base, &token, &v0, "pinned").await;
+    support::wait_for_pin(base, &token, &v0, "pinned").await;
     let client = IpfsClient::from_str(&kubo.api_url).unwrap();
     let pins = client.pin_ls(Some(&v0), None).await.unwrap();
     assert!(pins.keys.contains_key(&v0), "{:?}", pins.keys);
@@ -133,8 +99,8 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
     assert!(served == data, "Kubo serves the uploaded bytes");
 
     // The peer cannot add with cid-version=1: a refusal is final and says why.
-    wait_for(base, &token, &v1, "failed").await;
-    let refused = info(base, &token, &v1).await;
+    support::wait_for_pin(base, &token, &v1, "failed").await;
+    let refused = support::file_info(base, &token, &v1).await;
     assert!(
         refused["pinError"]
             .as_str()
@@ -143,7 +109,7 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
         "{refused}"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later = info(base, &token, &v1).await;
+    let later = support::file_info(base, &token, &v1).await;
     assert_eq!(later["pin"], "failed");
     assert_eq!(
         later["pinAttempts"], refused["pinAttempts"],
@@ -216,7 +182,7 @@ async fn a_pinning_service_pins_what_kubo_holds() {
     let data = bytes(300 * 1024, 31);
     let cid = upload(base, &token, "?cid-version=0&name=x.bin", data.clone()).await;
     let cid = cid["cid"].as_str().unwrap().to_owned();
-    wait_for(base, &token, &cid, "pinned").await;
+    support::wait_for_pin(base, &token, &cid, "pinned").await;
 
     let client = IpfsClient::from_str(&kubo.api_url).unwrap();
     assert!(
@@ -288,7 +254,7 @@ async fn a_wrong_token_or_a_failed_pin_is_retried_with_the_reason_shown() {
         (&wrong, &cids[0], "401"),
         (&failing, &cids[1], "could not pin"),
     ] {
-        let info = info(&server.url, &token, cid).await;
+        let info = support::file_info(&server.url, &token, cid).await;
         assert!(
             info["pin"] == "queued" || info["pin"] == "pinning",
             "{info}"

@@ -10,7 +10,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use automerge::{AutoCommit, transaction::Transactable};
 use cairn_core::DocumentId;
@@ -55,26 +54,6 @@ async fn write_document(base: &str) -> DocumentId {
     document
 }
 
-async fn wait_pinned(base: &str, cid: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let info: Value = reqwest::Client::new()
-            .get(format!("{base}v1/files/{cid}/info"))
-            .bearer_auth(token("alice"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if info["pin"] == "pinned" {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not pinned: {info}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn block_file(data_dir: &Path, cid: &cairn_core::content::Cid) -> std::path::PathBuf {
     let hex = hex::encode(cid.digest());
     data_dir.join("blocks").join(&hex[..2]).join(hex)
@@ -111,7 +90,7 @@ async fn damage_is_named_and_blocks_are_repaired_from_kubo() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    wait_pinned(base, &cid).await;
+    support::wait_for_pin(base, &token("alice"), &cid, "pinned").await;
 
     let data_arg = data_dir.display().to_string();
     let mut storage = vec!["--data-dir", data_arg.as_str()];

@@ -50,11 +50,11 @@ impl Lifecycle {
 /// How long a readiness check waits for the database.
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What `GET /v1/ready` checks.
+/// What `GET /v1/ready` checks (and whether the server is shutting down, which the
+/// caller knows from its [`Lifecycle`]).
 pub struct Readiness {
     pub schema: Arc<dyn SchemaStore>,
     pub blocks_dir: PathBuf,
-    pub lifecycle: Lifecycle,
 }
 
 impl std::fmt::Debug for Readiness {
@@ -67,7 +67,7 @@ impl std::fmt::Debug for Readiness {
 
 impl Readiness {
     /// Each part's state (`"ok"` or what is wrong), and the names of the failing parts.
-    pub async fn check(&self) -> (Value, Vec<&'static str>) {
+    pub async fn check(&self, stopping: bool) -> (Value, Vec<&'static str>) {
         let mut checks = serde_json::Map::new();
         let mut failing = Vec::new();
         let mut report = |part: &'static str, problem: Option<String>| {
@@ -103,7 +103,6 @@ impl Readiness {
             "blockstore",
             writable.err().map(|e| format!("not writable: {e}")),
         );
-        let stopping = self.lifecycle.is_shutting_down();
         report(
             "shutdown",
             stopping.then(|| "the server is shutting down".into()),

@@ -84,6 +84,36 @@ pub async fn download_file(base: &str, user: &str, cid: &str) -> Vec<u8> {
     response.bytes().await.unwrap().to_vec()
 }
 
+/// `GET /v1/files/{cid}/info` with `token`.
+pub async fn file_info(base: &str, token: &str, cid: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base}v1/files/{cid}/info"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits (up to 60 s) until file `cid`'s pin status is `want`.
+pub async fn wait_for_pin(base: &str, token: &str, cid: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = file_info(base, token, cid).await;
+        if info["pin"] == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cid} is still {}, not {want}",
+            info["pin"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `GET /v1/docs/{id}` as `user`: the merged document.
 pub async fn fetch_doc(base: &str, user: &str, id: DocumentId) -> automerge::Automerge {
     let response = reqwest::Client::new()

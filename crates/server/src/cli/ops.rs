@@ -149,7 +149,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
         check_pins: backend.clone().filter(|_| args.check_pins),
         repair: backend.filter(|_| args.repair),
         uploads_dir: None,
-        show: Some(show),
+        show,
     };
     let report = match &args.backup {
         Some(dir) => {

@@ -142,7 +142,6 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let readiness = Arc::new(Readiness {
         schema: store.clone(),
         blocks_dir: storage.blocks_dir(),
-        lifecycle: lifecycle.clone(),
     });
     let rate_limits = Arc::new(RateLimits::new(
         &config.rate_limits,

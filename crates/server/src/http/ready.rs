@@ -12,7 +12,8 @@ use super::AppState;
 use super::schema::Ready;
 
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let (checks, failing) = state.readiness.check().await;
+    let stopping = state.lifecycle.is_shutting_down();
+    let (checks, failing) = state.readiness.check(stopping).await;
     if failing.is_empty() {
         let ready = Ready {
             status: "ready".into(),

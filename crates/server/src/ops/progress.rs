@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Show {
     /// A bar if standard error is a terminal, plain lines if not.
     Auto,
     /// Nothing (library callers, tests).
+    #[default]
     Quiet,
 }
 

@@ -65,13 +65,7 @@ pub async fn postgres_to_sqlite(
 ) -> Result<Counts, OpsError> {
     let mut counts = Counts::new();
     for table in TABLES {
-        let select = format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            table.column_list(),
-            table.name,
-            table.order_by
-        );
-        let rows = copy_select(from, to, table, &select, progress).await?;
+        let rows = copy_select(from, to, table, &table.select_all(), progress).await?;
         counts.insert(table.name.to_owned(), rows);
     }
     Ok(counts)
@@ -214,13 +208,7 @@ pub async fn sqlite_to_postgres(
         );
         let mut sink = to.copy_in_raw(&copy).await?;
         let mut encoder = Encoder::new(kinds.clone());
-        let select = format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            table.column_list(),
-            table.name,
-            table.order_by
-        );
-        let mut rows = sqlx::query(AssertSqlSafe(select)).fetch(&mut *from);
+        let mut rows = sqlx::query(AssertSqlSafe(table.select_all())).fetch(&mut *from);
         let (mut n, mut reported) = (0u64, 0u64);
         let result: Result<(), OpsError> = async {
             while let Some(row) = rows.try_next().await? {

@@ -42,6 +42,16 @@ impl Table {
         names.join(", ")
     }
 
+    /// Every row, every copied column, in copy order (the same SQL in both backends).
+    pub fn select_all(&self) -> String {
+        format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            self.column_list(),
+            self.name,
+            self.order_by
+        )
+    }
+
     pub fn kinds(&self) -> Vec<Kind> {
         self.columns.iter().map(|c| c.kind).collect()
     }

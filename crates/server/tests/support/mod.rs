@@ -91,7 +91,6 @@ impl TestServer {
             readiness: Arc::new(Readiness {
                 schema: store_for_readiness,
                 blocks_dir: data_dir.join("blocks"),
-                lifecycle: Lifecycle::default(),
             }),
             rate_limits: Arc::default(),
         };

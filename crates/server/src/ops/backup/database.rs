@@ -168,13 +168,7 @@ pub async fn export_postgres_incremental(
             .await?;
     }
     for t in TABLES.iter().filter(|t| t.name != "changes") {
-        let select = format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            t.column_list(),
-            t.name,
-            t.order_by
-        );
-        rows::copy_select(&mut pg, &mut tx, t, &select, &progress).await?;
+        rows::copy_select(&mut pg, &mut tx, t, &t.select_all(), &progress).await?;
     }
     lap("copied the other tables");
     // The change rows the earlier file lacks, and those it has that are gone.

@@ -8,12 +8,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use cairn_core::content::{Cid, CidVersion, Codec, DagOrder, unixfs};
 
-use super::{Problem, Report};
-use crate::ops::blocks::{is_block, list, parallel};
+use super::Problem;
+use crate::ops::blocks::{is_block, parallel};
 use crate::ops::manifest::block_path;
 use crate::ops::progress::Progress;
 use crate::store::ContentRecord;
@@ -173,19 +172,15 @@ fn check_root(content: &ContentRecord, cid: Cid, data: &[u8], found: &mut Found)
     }
 }
 
-/// Hashes every block file under `store` not in `verified`; adds what is corrupt to
-/// `found`. Returns (blocks, bytes, seconds spent) over all blocks, verified included.
+/// Hashes every block of `all` (the blockstore's `(digest, size)` list) not in `verified`;
+/// adds what is corrupt to `found`.
 pub fn sweep(
     store: &Path,
+    all: &[(String, u64)],
     verified: &HashSet<String>,
     found: &mut Found,
     progress: &Progress,
-    report: &mut Report,
-) -> std::io::Result<()> {
-    let started = Instant::now();
-    let all = list(store)?;
-    report.blocks = all.len() as u64;
-    report.block_bytes = all.iter().map(|(_, n)| n).sum();
+) {
     let corrupt = parallel(all.len(), |i| {
         let (digest, size) = &all[i];
         if verified.contains(digest) {
@@ -215,6 +210,4 @@ pub fn sweep(
             missing: false,
         });
     }
-    report.block_seconds = started.elapsed().as_secs_f64();
-    Ok(())
 }

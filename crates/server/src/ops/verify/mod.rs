@@ -171,7 +171,7 @@ pub struct Options {
     pub repair: Option<Arc<dyn Pinner>>,
     /// The upload sessions' bytes are here (`None`: not checked).
     pub uploads_dir: Option<PathBuf>,
-    pub show: Option<Show>,
+    pub show: Show,
 }
 
 impl std::fmt::Debug for Options {
@@ -191,7 +191,7 @@ pub async fn verify(
     options: &Options,
 ) -> Result<Report, OpsError> {
     let started = Instant::now();
-    let show = options.show.unwrap_or(Show::Quiet);
+    let show = options.show;
     let mut report = Report {
         target,
         ..Report::default()
@@ -288,27 +288,22 @@ async fn check_blocks(
     show: Show,
     report: &mut Report,
 ) -> Result<files::Found, OpsError> {
-    let total: u64 = super::blocks::list(blocks_dir)
-        .map_err(OpsError::io("the blockstore"))?
-        .iter()
-        .map(|(_, n)| n)
-        .sum();
-    let progress = Progress::start(show, "blocks", total, Unit::Bytes);
+    let all = super::blocks::list(blocks_dir).map_err(OpsError::io("the blockstore"))?;
+    report.blocks = all.len() as u64;
+    report.block_bytes = all.iter().map(|(_, n)| n).sum();
+    let progress = Progress::start(show, "blocks", report.block_bytes, Unit::Bytes);
     let (dir, contents, claims) = (blocks_dir.to_owned(), contents.to_vec(), claims.clone());
-    let mut partial = std::mem::take(report);
-    let (found, partial) = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
+    let started = Instant::now();
+    let found = tokio::task::spawn_blocking(move || {
         let mut found = files::walk_all(&dir, &contents, &claims);
         let verified = std::mem::take(&mut found.verified);
-        let swept = files::sweep(&dir, &verified, &mut found, &progress, &mut partial);
-        partial.block_seconds = started.elapsed().as_secs_f64();
+        files::sweep(&dir, &all, &verified, &mut found, &progress);
         progress.finish();
-        swept.map(|()| (found, partial))
+        found
     })
     .await
-    .map_err(|e| OpsError::Invalid(format!("the block check stopped: {e}")))?
-    .map_err(OpsError::io("reading the blockstore"))?;
-    *report = partial;
+    .map_err(|e| OpsError::Invalid(format!("the block check stopped: {e}")))?;
+    report.block_seconds = started.elapsed().as_secs_f64();
     Ok(found)
 }
 
