@@ -72,6 +72,18 @@ ensure_openapi_checker() {
   echo "openapi-core==0.23.1" > "$venv/.installed"
 }
 
+# Debian's nginx, the load balancer of the replica tests (tests/harness/src/nginx.rs). The
+# package's own service is not started (the tests run nginx with their own configuration).
+ensure_nginx() {
+  [ -x /usr/sbin/nginx ] && return
+  apt_install nginx
+}
+
+# The S3 test peer, s3s-fs from crates.io (tests/harness/src/s3.rs runs the same script).
+ensure_s3_peer() {
+  "$ROOT/scripts/install-s3s" >/dev/null
+}
+
 ensure_kubo() {
   "$ROOT/scripts/install-kubo" >/dev/null
 }

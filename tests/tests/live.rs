@@ -13,42 +13,16 @@ use cairn_core::protocol::SyncRequest;
 use cairn_core::sync::from_automerge;
 use cairn_core::{DocumentId, Message};
 use cairn_harness::postgres;
-use support::{WsClient, http_sync, op, push_since, start_server, token};
+use support::{
+    WsClient, create_doc as create, expect_changes, http_sync, op, push_since, start_server, token,
+    write_doc as write,
+};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const QUIET: Duration = Duration::from_millis(300);
 
 fn doc_id(n: u8) -> DocumentId {
     DocumentId::from_random_bytes([n; 16])
-}
-
-/// Creates `id` as `user` with one change; returns the local copy.
-async fn create(base: &str, user: &str, id: DocumentId, n: u64) -> AutoCommit {
-    let mut doc = AutoCommit::new();
-    doc.put(automerge::ROOT, "n", n as i64).unwrap();
-    http_sync(base, user, push_since(id, &mut doc, &[], op(n)))
-        .await
-        .unwrap();
-    doc
-}
-
-/// One more change to `doc`, sent over HTTP.
-async fn write(base: &str, user: &str, id: DocumentId, doc: &mut AutoCommit, n: u64) {
-    let before = doc.get_heads();
-    doc.put(automerge::ROOT, "n", n as i64).unwrap();
-    http_sync(base, user, push_since(id, doc, &before, op(n)))
-        .await
-        .unwrap();
-}
-
-fn expect_changes(
-    message: Option<Message>,
-    document: DocumentId,
-) -> cairn_core::protocol::DocChanges {
-    match message {
-        Some(Message::Changes(c)) if c.document == document => c,
-        other => panic!("expected changes to {document}, got {other:?}"),
-    }
 }
 
 fn expect_error(message: Option<Message>, code: &str) -> cairn_core::protocol::ErrorMessage {

@@ -3,14 +3,16 @@
 //! each block verified, with byte ranges. Memory stays bounded by a chunk and the open tree
 //! nodes, whatever the file size.
 //!
-//! The blocking parts ([`Upload`], [`Reader`]) run on tokio's blocking pool; the HTTP layer
-//! (`http::files`) drives them. Metadata (who has which file) is in [`FileStore`].
+//! Hashing runs on tokio's blocking pool; block I/O goes through the [`BlockStore`]. The HTTP
+//! layer (`http::files`) drives them. Metadata (who has which file) is in [`FileStore`].
 
 use std::sync::Arc;
 
 use cairn_core::content::{Block, Cid, DagOrder, FileWalk, ImportOptions, Imported, Importer};
 
-use crate::blocks::{BlockError, FsBlockStore, Staging};
+use bytes::Bytes;
+
+use crate::blocks::{BlockError, BlockStore, Claims, Staging};
 use crate::store::FileStore;
 
 /// Upload limits, from configuration.
@@ -56,12 +58,20 @@ impl FileLimits {
 #[derive(Debug)]
 pub struct Files {
     pub store: Arc<dyn FileStore>,
-    pub blocks: Arc<FsBlockStore>,
+    /// Blocks and the bytes of resumable uploads.
+    pub blocks: Arc<dyn BlockStore>,
     pub limits: FileLimits,
-    /// Where resumable uploads keep the bytes received so far.
-    pub uploads_dir: std::path::PathBuf,
     /// With a pinning backend: wakes its worker when new content is queued.
     pub pin_wake: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Files {
+    /// Who records uploads' staging claims.
+    pub fn claims(&self) -> Claims {
+        Claims {
+            store: self.store.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn FileStore {
@@ -70,49 +80,78 @@ impl std::fmt::Debug for dyn FileStore {
     }
 }
 
-/// One upload in progress: bytes are imported and their blocks staged as they arrive.
+impl std::fmt::Debug for dyn crate::store::GcStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GcStore")
+    }
+}
+
+/// One upload in progress: bytes are imported (on the blocking pool) and their blocks staged
+/// as they arrive.
 #[derive(Debug)]
 pub struct Upload {
-    importer: Importer,
-    staging: Staging,
-    blocks: Vec<Block>,
+    /// Moved to the blocking pool while it hashes.
+    importer: Option<Importer>,
+    staging: Box<dyn Staging>,
 }
 
 impl Upload {
-    /// Starts an upload into `blocks`' staging area.
-    pub fn new(blocks: &Arc<FsBlockStore>, options: ImportOptions) -> Result<Self, BlockError> {
+    /// Starts an upload into `files`' blockstore.
+    pub async fn new(files: &Files, options: ImportOptions) -> Result<Self, BlockError> {
         Ok(Self {
-            importer: Importer::new(options),
-            staging: blocks.stage()?,
-            blocks: Vec::new(),
+            importer: Some(Importer::new(options)),
+            staging: files.blocks.stage(&files.claims()).await?,
         })
     }
 
     /// File bytes received so far.
     pub fn bytes_written(&self) -> u64 {
-        self.importer.bytes_written()
+        self.importer.as_ref().map_or(0, Importer::bytes_written)
     }
 
     /// Imports `bytes` and stages the blocks they complete.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), BlockError> {
-        self.importer.write(bytes, &mut self.blocks);
-        self.stage_pending()
+    pub async fn write(&mut self, bytes: Vec<u8>) -> Result<(), BlockError> {
+        let blocks = self
+            .hash(move |importer, blocks| importer.write(&bytes, blocks))
+            .await?;
+        self.staging.put_all(blocks).await
     }
 
-    fn stage_pending(&mut self) -> Result<(), BlockError> {
-        for block in self.blocks.drain(..) {
-            self.staging.put(&block.cid, &block.data)?;
-        }
-        Ok(())
+    /// Runs `work` on the importer on the blocking pool; the blocks it completed.
+    async fn hash(
+        &mut self,
+        work: impl FnOnce(&mut Importer, &mut Vec<Block>) + Send + 'static,
+    ) -> Result<Vec<Block>, BlockError> {
+        let mut importer = self
+            .importer
+            .take()
+            .ok_or_else(|| BlockError::Io(std::io::Error::other("upload used after a failure")))?;
+        let (importer, blocks) = tokio::task::spawn_blocking(move || {
+            let mut blocks = Vec::new();
+            work(&mut importer, &mut blocks);
+            (importer, blocks)
+        })
+        .await
+        .map_err(|e| BlockError::Io(std::io::Error::other(e)))?;
+        self.importer = Some(importer);
+        Ok(blocks)
     }
 
     /// Ends the file: its root CID, sizes, and the staged blocks (committed by the caller
     /// once the CID is accepted, dropped otherwise).
-    pub fn finish(mut self) -> Result<(Imported, Staging), BlockError> {
-        let imported = self.importer.finish(&mut self.blocks);
-        for block in self.blocks.drain(..) {
-            self.staging.put(&block.cid, &block.data)?;
-        }
+    pub async fn finish(mut self) -> Result<(Imported, Box<dyn Staging>), BlockError> {
+        let importer = self
+            .importer
+            .take()
+            .ok_or_else(|| BlockError::Io(std::io::Error::other("upload used after a failure")))?;
+        let (imported, blocks) = tokio::task::spawn_blocking(move || {
+            let mut blocks = Vec::new();
+            let imported = importer.finish(&mut blocks);
+            (imported, blocks)
+        })
+        .await
+        .map_err(|e| BlockError::Io(std::io::Error::other(e)))?;
+        self.staging.put_all(blocks).await?;
         Ok((imported, self.staging))
     }
 }
@@ -129,16 +168,16 @@ pub enum ReadError {
 }
 
 /// Reads a file's bytes `start..end` leaf by leaf from the blockstore (each block verified
-/// there), skipping subtrees outside the range: the core's [`FileWalk`] over the disk.
+/// there), skipping subtrees outside the range: the core's [`FileWalk`] over the store.
 #[derive(Debug)]
 pub struct Reader {
-    blocks: Arc<FsBlockStore>,
+    blocks: Arc<dyn BlockStore>,
     walk: FileWalk,
 }
 
 impl Reader {
     /// A reader for bytes `start..end` of the file `root` of `size` bytes.
-    pub fn new(blocks: Arc<FsBlockStore>, root: Cid, size: u64, start: u64, end: u64) -> Self {
+    pub fn new(blocks: Arc<dyn BlockStore>, root: Cid, size: u64, start: u64, end: u64) -> Self {
         Self {
             blocks,
             walk: FileWalk::new(root, size, start, end),
@@ -146,12 +185,16 @@ impl Reader {
     }
 
     /// The next piece of the range, or `None` at its end.
-    pub fn next_piece(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
+    pub async fn next_piece(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         while let Some(cid) = self.walk.next_block() {
-            let block = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
+            let block = self
+                .blocks
+                .get(&cid)
+                .await?
+                .ok_or(ReadError::Missing(cid))?;
             let data = self
                 .walk
-                .block(block)
+                .block(Vec::from(block))
                 .map_err(|e| ReadError::Malformed(cid, e.reason))?;
             if !data.is_empty() {
                 return Ok(Some(data));
@@ -162,15 +205,15 @@ impl Reader {
 }
 
 /// Every block of a DAG once, depth-first from the root (the order trustless gateways use
-/// for CAR files), each verified: the core's [`DagOrder`] over the disk.
+/// for CAR files), each verified: the core's [`DagOrder`] over the store.
 #[derive(Debug)]
 pub struct DagWalk {
-    blocks: Arc<FsBlockStore>,
+    blocks: Arc<dyn BlockStore>,
     order: DagOrder,
 }
 
 impl DagWalk {
-    pub fn new(blocks: Arc<FsBlockStore>, root: Cid) -> Self {
+    pub fn new(blocks: Arc<dyn BlockStore>, root: Cid) -> Self {
         Self {
             blocks,
             order: DagOrder::new(root),
@@ -178,11 +221,15 @@ impl DagWalk {
     }
 
     /// The next block, or `None` when the DAG is done.
-    pub fn next_block(&mut self) -> Result<Option<(Cid, Vec<u8>)>, ReadError> {
+    pub async fn next_block(&mut self) -> Result<Option<(Cid, Bytes)>, ReadError> {
         let Some(cid) = self.order.next_block() else {
             return Ok(None);
         };
-        let data = self.blocks.get(&cid)?.ok_or(ReadError::Missing(cid))?;
+        let data = self
+            .blocks
+            .get(&cid)
+            .await?
+            .ok_or(ReadError::Missing(cid))?;
         self.order
             .block(&data)
             .map_err(|e| ReadError::Malformed(cid, e.reason))?;

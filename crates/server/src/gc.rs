@@ -98,12 +98,7 @@ pub async fn prepare(files: &Files) -> Result<(), StoreError> {
         }
         for cid in unlisted {
             let digests = match cid.parse::<Cid>() {
-                Ok(root) => {
-                    let blocks = files.blocks.clone();
-                    tokio::task::spawn_blocking(move || dag_digests(&blocks, root))
-                        .await
-                        .unwrap_or_default()
-                }
+                Ok(root) => dag_digests(files.blocks.as_ref(), root).await,
                 Err(_) => Vec::new(),
             };
             if digests.is_empty() {
@@ -130,18 +125,18 @@ pub async fn prepare(files: &Files) -> Result<(), StoreError> {
 
 /// The digests of the blocks of the DAG under `root` found in the blockstore (raw leaves
 /// are named by their parents and not read).
-fn dag_digests(blocks: &crate::blocks::FsBlockStore, root: Cid) -> Vec<String> {
+async fn dag_digests(blocks: &dyn crate::blocks::BlockStore, root: Cid) -> Vec<String> {
     let mut order = DagOrder::new(root);
     let mut found = Vec::new();
     while let Some(cid) = order.next_block() {
         if cid.codec() == Codec::Raw {
             let _ = order.block(&[]);
-            if blocks.has(&cid) {
+            if blocks.has(&cid).await.unwrap_or(false) {
                 found.push(hex::encode(cid.digest()));
             }
             continue;
         }
-        match blocks.get(&cid) {
+        match blocks.get(&cid).await {
             Ok(Some(data)) => {
                 if order.block(&data).is_err() {
                     order.skip();
@@ -169,7 +164,9 @@ pub async fn collect(
         .expire_uploads(now.saturating_sub(ms(settings.upload_expiry)))
         .await?
     {
-        let _ = tokio::fs::remove_file(files.uploads_dir.join(&id)).await;
+        if let Err(e) = files.blocks.delete_parts(&id).await {
+            tracing::warn!(%id, error = %e, "cannot remove an expired upload's bytes");
+        }
         done.uploads += 1;
     }
     loop {
@@ -191,7 +188,16 @@ pub async fn collect(
         }
     }
     let blocks = files.blocks.clone();
-    let delete = move |digest: &str| blocks.delete_digest(digest);
+    let delete =
+        move |digests: Vec<String>| -> futures::future::BoxFuture<'static, Result<(), String>> {
+            let blocks = blocks.clone();
+            Box::pin(async move {
+                blocks
+                    .delete_digests(&digests)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        };
     loop {
         let Some(deleted) = files
             .store

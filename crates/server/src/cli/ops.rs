@@ -2,13 +2,12 @@
 //! the same storage flags as `serve`; each prints a summary on stdout.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 
 use super::Outcome;
 use super::serve::pinner;
-use crate::blocks::FsBlockStore;
+use crate::blocks::Backend;
 use crate::config::{GcArgs, PinArgs, StorageArgs};
 use crate::files::{FileLimits, Files};
 use crate::ops::progress::Show;
@@ -88,7 +87,21 @@ pub struct CidArgs {
     cid_version: String,
 }
 
+/// `backup`, `restore` and `verify` read and write the fs blockstore's directory; with the
+/// s3 backend they say so instead of looking at an empty directory.
+fn require_fs(storage: &StorageArgs, command: &str) -> anyhow::Result<()> {
+    match &storage.blockstore {
+        Backend::Fs => Ok(()),
+        Backend::S3 { bucket, .. } => anyhow::bail!(
+            "cairn {command} works on the fs blockstore only: with --blockstore s3://{bucket}/..., \
+             protect the bucket with S3 versioning or replication (the database is backed up \
+             with pg_dump or PostgreSQL's own tools)"
+        ),
+    }
+}
+
 pub async fn backup(args: BackupArgs) -> anyhow::Result<Outcome> {
+    require_fs(&args.storage, "backup")?;
     let manifest = ops::backup::backup(&args.storage, &args.to, Show::Auto)
         .await
         .with_context(|| format!("backup into {} failed", args.to.display()))?;
@@ -111,6 +124,7 @@ pub async fn backup(args: BackupArgs) -> anyhow::Result<Outcome> {
 }
 
 pub async fn restore(args: RestoreArgs) -> anyhow::Result<Outcome> {
+    require_fs(&args.storage, "restore")?;
     let restored = ops::restore::restore(&args.storage, &args.from, args.force, Show::Auto)
         .await
         .with_context(|| format!("restore from {} failed", args.from.display()))?;
@@ -188,6 +202,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
             .await?
         }
         None => {
+            require_fs(&args.storage, "verify")?;
             let db = Db::open(&args.storage).await?;
             db.require_current_schema().await?;
             options.uploads_dir = Some(args.storage.uploads_dir());
@@ -282,12 +297,8 @@ pub async fn gc(args: GcCommandArgs) -> anyhow::Result<Outcome> {
     }
     let files = Files {
         store,
-        blocks: Arc::new(
-            FsBlockStore::attach(args.storage.blocks_dir())
-                .context("cannot open the blockstore")?,
-        ),
+        blocks: args.storage.blockstore(true)?,
         limits: FileLimits::default(),
-        uploads_dir: args.storage.uploads_dir(),
         pin_wake: None,
     };
     let pinner = pinner(&args.pins)?;

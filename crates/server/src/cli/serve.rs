@@ -9,7 +9,6 @@ use cairn_core::sync::server::Limits as RequestLimits;
 use tokio::net::TcpListener;
 
 use crate::auth::{self, Authenticator};
-use crate::blocks::FsBlockStore;
 use crate::config::{PinArgs, ServeConfig};
 use crate::documents::{Documents, Settings};
 use crate::files::{FileLimits, Files};
@@ -103,24 +102,18 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         },
         snapshot_every: config.snapshot_every,
     };
-    let blocks = FsBlockStore::open(storage.blocks_dir()).with_context(|| {
-        format!(
-            "cannot open the blockstore in {}",
-            storage.blocks_dir().display()
-        )
-    })?;
+    let blocks = storage.blockstore(false)?;
     let pinner = pinner(&config.pins)?;
     let pin_wake = pinner
         .is_some()
         .then(|| Arc::new(tokio::sync::Notify::new()));
     let files = Arc::new(Files {
         store: store.clone(),
-        blocks: Arc::new(blocks),
+        blocks: blocks.clone(),
         limits: FileLimits {
             max_file_bytes: config.max_file_bytes,
             allowed_types: config.allowed_file_types.clone(),
         },
-        uploads_dir: storage.uploads_dir(),
         pin_wake: pin_wake.clone(),
     });
     let lifecycle = Lifecycle::default();
@@ -141,7 +134,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     };
     let readiness = Arc::new(Readiness {
         schema: store.clone(),
-        blocks_dir: storage.blocks_dir(),
+        blocks,
     });
     let rate_limits = Arc::new(RateLimits::new(
         &config.rate_limits,

@@ -4,7 +4,10 @@
 //! ([`RateLimitArgs`]: `serve`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::blocks::{Backend, BlockStore, FsBlockStore, S3BlockStore, S3Config};
 
 use crate::store::StoreOptions;
 
@@ -16,9 +19,47 @@ pub struct StorageArgs {
     #[arg(long, env = "CAIRN_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Directory for the embedded database, the blockstore and upload sessions.
+    /// Directory for the embedded database, and for the blockstore and upload sessions
+    /// with `--blockstore fs`.
     #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
     pub data_dir: PathBuf,
+
+    /// Where blocks and the bytes of resumable uploads live: `fs` (the data directory) or
+    /// `s3://bucket/prefix` (an S3 bucket every replica shares).
+    #[arg(long, env = "CAIRN_BLOCKSTORE", default_value = "fs")]
+    pub blockstore: Backend,
+
+    /// S3 endpoint for S3-compatible stores (`http://127.0.0.1:9000`). Unset: `AWS_ENDPOINT`,
+    /// else AWS.
+    #[arg(long, env = "CAIRN_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 access key id (with `--s3-secret-access-key`). Unset: the `AWS_*` environment
+    /// (`AWS_SESSION_TOKEN`, an instance or task role).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key (prefer the environment variable to the flag).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// S3 region. Unset: `AWS_REGION` or `AWS_DEFAULT_REGION`, else `us-east-1`.
+    #[arg(long, env = "CAIRN_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Allow a plain-HTTP S3 endpoint (also `AWS_ALLOW_HTTP=true`).
+    #[arg(long, env = "CAIRN_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+
+    /// Seconds an S3 request may take, retries included, before it counts as unavailable
+    /// (503 to clients).
+    #[arg(
+        long = "s3-timeout",
+        value_name = "SECS",
+        env = "CAIRN_S3_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub s3_timeout_secs: u64,
 
     /// Database connection pool size (PostgreSQL).
     #[arg(long, env = "CAIRN_DB_MAX_CONNECTIONS", default_value_t = 16)]
@@ -54,7 +95,40 @@ impl StorageArgs {
         }
     }
 
-    /// The blockstore's directory.
+    /// Opens the blockstore `--blockstore` names. `attach`: beside a running server (its
+    /// staging area is left alone).
+    pub fn blockstore(&self, attach: bool) -> anyhow::Result<Arc<dyn BlockStore>> {
+        use anyhow::Context;
+        Ok(match &self.blockstore {
+            Backend::Fs => {
+                let (dir, uploads) = (self.blocks_dir(), self.uploads_dir());
+                let store = if attach {
+                    FsBlockStore::attach(&dir, uploads)
+                } else {
+                    FsBlockStore::open(&dir, uploads)
+                };
+                Arc::new(
+                    store.with_context(|| {
+                        format!("cannot open the blockstore in {}", dir.display())
+                    })?,
+                )
+            }
+            Backend::S3 { bucket, prefix } => Arc::new(S3BlockStore::open(&S3Config {
+                bucket: bucket.clone(),
+                prefix: prefix.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                allow_http: self.s3_allow_http,
+                timeout: Duration::from_secs(self.s3_timeout_secs.max(1)),
+                credentials: self
+                    .s3_access_key_id
+                    .clone()
+                    .zip(self.s3_secret_access_key.clone()),
+            })?),
+        })
+    }
+
+    /// The fs blockstore's directory.
     pub fn blocks_dir(&self) -> PathBuf {
         self.data_dir.join("blocks")
     }

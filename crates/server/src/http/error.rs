@@ -63,8 +63,9 @@ pub enum Error {
     },
     #[error("could not read the request body: {0}")]
     BadBody(String),
+    /// The database or the blockstore cannot serve the request now.
     #[error("the storage backend is unavailable; retry later")]
-    Unavailable(#[source] StoreError),
+    Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -158,7 +159,17 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) | StoreError::Raced(_) => Error::Unavailable(e),
+            StoreError::Unavailable(_) | StoreError::Raced(_) => Error::Unavailable(e.into()),
+            e => Error::Internal(e.into()),
+        }
+    }
+}
+
+impl From<crate::blocks::BlockError> for Error {
+    fn from(e: crate::blocks::BlockError) -> Self {
+        use crate::blocks::BlockError;
+        match e {
+            BlockError::Unavailable(_) | BlockError::Collected(_) => Error::Unavailable(e.into()),
             e => Error::Internal(e.into()),
         }
     }

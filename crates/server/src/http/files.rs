@@ -16,9 +16,10 @@ use serde::Deserialize;
 use super::schema::{FileInfo, FileList, FilePage, SearchRequest, StoredFile};
 use super::{AppState, Error};
 use crate::auth::User;
-use crate::blocks::{BlockError, Staging};
+use crate::blocks::Staging;
 use crate::files::{ReadError, Reader, Upload};
-use crate::store::{FileQuery, FileRecord, NewFile, StoreError, search_words};
+use crate::store::{FileQuery, FileRecord, NewFile, search_words};
+use futures::future::BoxFuture;
 
 const OCTET_STREAM: &str = "application/octet-stream";
 /// Bytes handed to the blocking importer at a time.
@@ -46,9 +47,9 @@ pub struct UploadQuery {
     cid_version: Option<u8>,
 }
 
-/// Feeds body bytes to an [`Upload`] on the blocking pool, a batch at a time.
+/// Feeds body bytes to an [`Upload`] a batch at a time.
 struct Feeder {
-    upload: Option<Upload>,
+    upload: Upload,
     buf: Vec<u8>,
     received: u64,
     limit: u64,
@@ -68,29 +69,13 @@ impl Feeder {
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        let (Some(mut upload), buf) = (self.upload.take(), std::mem::take(&mut self.buf)) else {
-            return Err(internal(anyhow::anyhow!("upload used after a failure")));
-        };
-        let (upload, result) = tokio::task::spawn_blocking(move || {
-            let result = upload.write(&buf);
-            (upload, result)
-        })
-        .await
-        .map_err(internal)?;
-        self.upload = Some(upload);
-        result.map_err(internal)
+        let buf = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+        Ok(self.upload.write(buf).await?)
     }
 
-    async fn finish(mut self) -> Result<(Imported, Staging), Error> {
+    async fn finish(mut self) -> Result<(Imported, Box<dyn Staging>), Error> {
         self.flush().await?;
-        let upload = self
-            .upload
-            .take()
-            .ok_or_else(|| internal(anyhow::anyhow!("no upload")))?;
-        tokio::task::spawn_blocking(move || upload.finish())
-            .await
-            .map_err(internal)?
-            .map_err(internal)
+        Ok(self.upload.finish().await?)
     }
 }
 
@@ -125,14 +110,13 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let content_type = |v: Option<&str>| v.unwrap_or(OCTET_STREAM).trim().to_owned();
-    let blocks = files.blocks.clone();
     let options = ImportOptions {
         version,
         ..ImportOptions::default()
     };
-    let new_feeder = || -> Result<Feeder, Error> {
+    let new_feeder = async || -> Result<Feeder, Error> {
         Ok(Feeder {
-            upload: Some(Upload::new(&blocks, options).map_err(internal)?),
+            upload: Upload::new(&files, options).await?,
             buf: Vec::with_capacity(BATCH),
             received: 0,
             limit,
@@ -177,7 +161,7 @@ pub async fn upload(
         if !files.limits.allows(&file_type) {
             return Err(Error::UnsupportedFileType(file_type));
         }
-        let mut feeder = new_feeder()?;
+        let mut feeder = new_feeder().await?;
         while let Some(chunk) = field
             .chunk()
             .await
@@ -198,7 +182,7 @@ pub async fn upload(
         if declared_len.is_some_and(|len| len > limit) {
             return Err(Error::FileTooLarge { limit });
         }
-        let mut feeder = new_feeder()?;
+        let mut feeder = new_feeder().await?;
         let mut body = request.into_body().into_data_stream();
         while let Some(chunk) = futures::StreamExt::next(&mut body).await {
             let chunk = chunk.map_err(|e| Error::BadBody(e.to_string()))?;
@@ -230,7 +214,7 @@ pub(super) async fn store_imported(
     user: &str,
     declared: Option<Cid>,
     imported: Imported,
-    staging: Staging,
+    staging: Box<dyn Staging>,
     stored: Stored,
 ) -> Result<Response, Error> {
     let files = &state.files;
@@ -248,13 +232,7 @@ pub(super) async fn store_imported(
         .store
         .claim_blocks(&cid, &staging.digests(), now_ms())
         .await?;
-    tokio::task::spawn_blocking(move || staging.commit())
-        .await
-        .map_err(internal)?
-        .map_err(|e| match e {
-            BlockError::Collected(_) => Error::Unavailable(StoreError::Raced(e.to_string())),
-            e => internal(e),
-        })?;
+    staging.commit().await?;
     let name = stored
         .name
         .filter(|n| !n.trim().is_empty())
@@ -581,7 +559,7 @@ pub async fn download(
     };
     let (start, end) = range.unwrap_or((0, size));
     let reader = Reader::new(state.files.blocks.clone(), cid, size, start, end);
-    let stream = blocking_stream(reader, Reader::next_piece, cid, "file download");
+    let stream = piece_stream(reader, cid, "file download", |r| Box::pin(r.next_piece()));
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = if range.is_some() {
         StatusCode::PARTIAL_CONTENT
@@ -622,26 +600,25 @@ pub async fn download(
     Ok(response)
 }
 
-/// A body stream of the pieces `next` produces from `source` on tokio's blocking pool, one at
-/// a time (so memory holds one piece); an error ends the response early and is logged.
-pub(super) fn blocking_stream<S>(
+/// Reads the next piece from a source (a [`Reader`], a DAG walk).
+pub(super) type NextPiece<S, P> =
+    for<'a> fn(&'a mut S) -> BoxFuture<'a, Result<Option<P>, ReadError>>;
+
+/// A body stream of the pieces `next` produces from `source`, one at a time (so memory
+/// holds one piece); an error ends the response early and is logged.
+pub(super) fn piece_stream<S, P>(
     source: S,
-    next: fn(&mut S) -> Result<Option<Vec<u8>>, ReadError>,
     cid: Cid,
     what: &'static str,
+    next: NextPiece<S, P>,
 ) -> impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static
 where
     S: Send + 'static,
+    P: Into<bytes::Bytes> + Send + 'static,
 {
     futures::stream::try_unfold(source, move |mut source| async move {
-        let (source, piece) = tokio::task::spawn_blocking(move || {
-            let piece = next(&mut source);
-            (source, piece)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        match piece {
-            Ok(Some(piece)) => Ok(Some((bytes::Bytes::from(piece), source))),
+        match next(&mut source).await {
+            Ok(Some(piece)) => Ok(Some((piece.into(), source))),
             Ok(None) => Ok(None),
             Err(e) => {
                 tracing::error!(%cid, error = %e, "{what} failed mid-stream");
@@ -662,12 +639,6 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
-}
-
-impl From<BlockError> for Error {
-    fn from(e: BlockError) -> Self {
-        internal(e)
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use axum::response::Response;
 use cairn_core::content::car;
 use serde::Deserialize;
 
-use super::files::{blocking_stream, record};
+use super::files::{piece_stream, record};
 use super::{AppState, Error};
 use crate::auth::User;
 use crate::files::DagWalk;
@@ -64,14 +64,15 @@ pub async fn get(
     let body = if car {
         let header =
             futures::stream::once(async move { Ok(bytes::Bytes::from(car::header(&cid))) });
-        let section = |walk: &mut DagWalk| {
-            let next = walk.next_block()?;
-            Ok(next.map(|(cid, data)| car::section(&cid, &data)))
-        };
-        let sections = blocking_stream(walk, section, cid, "CAR export");
+        let sections = piece_stream(walk, cid, "CAR export", |walk| {
+            Box::pin(async move {
+                let next = walk.next_block().await?;
+                Ok(next.map(|(cid, data)| car::section(&cid, &data)))
+            })
+        });
         Body::from_stream(futures::StreamExt::chain(header, sections))
     } else {
-        let block = state.files.blocks.get(&cid)?.ok_or_else(|| {
+        let block = state.files.blocks.get(&cid).await?.ok_or_else(|| {
             Error::Internal(anyhow::anyhow!("block {cid} of a stored file is missing"))
         })?;
         Body::from(block)

@@ -8,13 +8,12 @@
 //!   with the last byte, 201 and the stored file's info (422 `E_CID_MISMATCH` stores nothing).
 //! - `GET /v1/uploads/{id}` → `{"id", "offset", "size", "cid"}`: where to continue.
 //!
-//! The server keeps whole chunks (256 KiB, the importer's leaves) durably on disk, so a
-//! dropped connection, a page reload or a server restart resumes from the last whole chunk
-//! received; a torn tail is dropped and sent again. Nothing is stored as a file until every
-//! byte is there and the whole file hashes to the declared CID.
-
-use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+//! The server keeps whole chunks (256 KiB, the importer's leaves) durably in the blockstore
+//! (the fs backend's upload files, or S3 objects), recording each write's end in the database
+//! after it is stored, so a dropped connection, a page reload, a server restart or another
+//! replica resumes from the last whole chunk received; a torn tail is dropped and sent again.
+//! Nothing is stored as a file until every byte is there and the whole file hashes to the
+//! declared CID.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -33,9 +32,13 @@ use crate::auth::User;
 use crate::files::Upload;
 use crate::store::UploadRecord;
 
+/// Bytes written to the blockstore at a time (whole chunks).
+const WRITE: usize = 4 * DEFAULT_CHUNK_SIZE;
+
 /// Sessions with a `PATCH` in progress in this process: a second one at the same time is
-/// refused (409), so two requests never append to one file at once. (Sessions live on the
-/// replica whose disk holds their bytes.)
+/// refused (409). Across replicas the database decides: each write's end is recorded only if
+/// the session is still where that request found it, so of two requests appending at once on
+/// different replicas one gets 409.
 static BUSY: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -57,10 +60,6 @@ impl Drop for Busy {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.0);
     }
-}
-
-fn part_path(state: &AppState, id: &str) -> PathBuf {
-    state.files.uploads_dir.join(id)
 }
 
 fn session_json(upload: &UploadRecord) -> UploadSession {
@@ -116,14 +115,6 @@ pub async fn create(
         content_type,
         metadata,
     };
-    let path = part_path(&state, &upload.id);
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
-        std::fs::File::create(&path)?.sync_all()
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
     state.files.store.create_upload(&upload, now_ms()).await?;
     Ok((StatusCode::CREATED, Json(session_json(&upload))).into_response())
 }
@@ -150,10 +141,24 @@ pub async fn status(
 }
 
 /// `PATCH /v1/uploads/{id}`.
+///
+/// The work runs in a task of its own: a client whose connection drops mid-body cancels the
+/// request, but what it sent still reaches the store (its whole chunks) and the session.
 pub async fn append(
     State(state): State<AppState>,
     User(user): User,
     Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, Error> {
+    tokio::spawn(append_body(state, user, id, request))
+        .await
+        .map_err(internal)?
+}
+
+async fn append_body(
+    state: AppState,
+    user: String,
+    id: String,
     request: Request,
 ) -> Result<Response, Error> {
     let upload = session(&state, &user, &id).await?;
@@ -169,106 +174,90 @@ pub async fn append(
             offset: upload.received,
         });
     }
-    let path = part_path(&state, &id);
     let size = upload.size;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(internal)?;
     let mut received = upload.received;
+    let mut buf = Vec::with_capacity(WRITE);
     let mut body = request.into_body().into_data_stream();
     let mut failure = None;
-    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
-        match chunk {
-            Ok(bytes) => {
-                if received + bytes.len() as i64 > size {
+    let chunk = DEFAULT_CHUNK_SIZE;
+    loop {
+        let next = futures::StreamExt::next(&mut body).await;
+        let end = match next {
+            Some(Ok(bytes)) => {
+                let buffered = received + (buf.len() + bytes.len()) as i64;
+                if buffered > size {
                     failure = Some(Error::BadRequest(format!(
                         "the upload is {size} bytes; this goes past its end"
                     )));
-                    break;
+                    true
+                } else {
+                    buf.extend_from_slice(&bytes);
+                    false
                 }
-                received += bytes.len() as i64;
-                let (f, written) = tokio::task::spawn_blocking(move || {
-                    let written = file.write_all(&bytes);
-                    (file, written)
-                })
-                .await
-                .map_err(internal)?;
-                file = f;
-                written.map_err(internal)?;
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 failure = Some(Error::BadBody(e.to_string()));
-                break;
+                true
             }
+            None => true,
+        };
+        // Store whole chunks (or everything, at the end of the file); drop a torn tail.
+        let last = received + buf.len() as i64 == size;
+        let take = if last {
+            buf.len()
+        } else if end {
+            buf.len() / chunk * chunk
+        } else if buf.len() >= WRITE {
+            WRITE
+        } else {
+            0
+        };
+        if take > 0 {
+            let bytes = bytes::Bytes::from(buf.drain(..take).collect::<Vec<u8>>());
+            let offset = u64::try_from(received).map_err(internal)?;
+            state.files.blocks.write_part(&id, offset, bytes).await?;
+            let next = received + take as i64;
+            if !state
+                .files
+                .store
+                .set_upload_received(&id, received, next, now_ms())
+                .await?
+            {
+                return Err(Error::UploadBusy);
+            }
+            received = next;
         }
-    }
-    // Keep whole chunks (or everything, at the end) durably; drop a torn tail.
-    let chunk = DEFAULT_CHUNK_SIZE as i64;
-    let durable = if received == size {
-        size
-    } else {
-        received / chunk * chunk
-    }
-    .max(upload.received);
-    tokio::task::spawn_blocking(move || {
-        file.set_len(u64::try_from(durable).unwrap_or(0))?;
-        file.sync_all()
-    })
-    .await
-    .map_err(internal)?
-    .map_err(internal)?;
-    if durable != upload.received {
-        state
-            .files
-            .store
-            .set_upload_received(&id, durable, now_ms())
-            .await?;
+        if end {
+            break;
+        }
     }
     if let Some(failure) = failure {
         return Err(failure);
     }
-    if durable < size {
+    if received < size {
         let progress = UploadProgress {
-            offset: durable,
+            offset: received,
             complete: false,
         };
         return Ok(Json(progress).into_response());
     }
-    finish(&state, &user, upload, path).await
+    finish(&state, &user, upload).await
 }
 
 /// Every byte is there: import the file, keep it if its CID is the declared one.
-async fn finish(
-    state: &AppState,
-    user: &str,
-    upload: UploadRecord,
-    path: PathBuf,
-) -> Result<Response, Error> {
+async fn finish(state: &AppState, user: &str, upload: UploadRecord) -> Result<Response, Error> {
     let declared: Cid = parse_cid(&upload.cid)?;
-    let blocks = state.files.blocks.clone();
     let options = ImportOptions {
         version: declared.version(),
         ..ImportOptions::default()
     };
-    let part = path.clone();
-    let imported = tokio::task::spawn_blocking(move || {
-        let mut import = Upload::new(&blocks, options)?;
-        let mut file = std::fs::File::open(&part)?;
-        file.rewind()?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            import.write(&buf[..n])?;
-        }
-        import.finish()
-    })
-    .await
-    .map_err(internal)?;
-    let (imported, staging) = imported.map_err(internal)?;
+    let size = u64::try_from(upload.size).map_err(internal)?;
+    let mut import = Upload::new(&state.files, options).await?;
+    let mut parts = state.files.blocks.read_parts(&upload.id, size);
+    while let Some(part) = futures::StreamExt::next(&mut parts).await {
+        import.write(Vec::from(part?)).await?;
+    }
+    let (imported, staging) = import.finish().await?;
     let stored = Stored {
         name: Some(upload.name),
         content_type: upload.content_type,
@@ -278,7 +267,9 @@ async fn finish(
     // Stored or refused, the session is over (a storage failure keeps it for a retry).
     if !matches!(result, Err(Error::Internal(_) | Error::Unavailable(_))) {
         state.files.store.delete_upload(&upload.id).await?;
-        let _ = tokio::fs::remove_file(&path).await;
+        if let Err(e) = state.files.blocks.delete_parts(&upload.id).await {
+            tracing::warn!(id = %upload.id, error = %e, "cannot remove a finished upload's bytes");
+        }
     }
     result
 }

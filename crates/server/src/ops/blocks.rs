@@ -181,33 +181,4 @@ pub fn move_all(from: &Path, to: &Path, digests: &[String]) -> std::io::Result<(
     Ok(())
 }
 
-/// Every block file under `store` (`<2 hex>/<64 hex>`): digest and size. Other files (the
-/// blockstore's `tmp/`) are left out.
-pub fn list(store: &Path) -> std::io::Result<Vec<(String, u64)>> {
-    let mut blocks = Vec::new();
-    let shards = match std::fs::read_dir(store) {
-        Ok(shards) => shards,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(blocks),
-        Err(e) => return Err(e),
-    };
-    for shard in shards {
-        let shard = shard?;
-        let name = shard.file_name();
-        let name = name.to_string_lossy();
-        if name.len() != 2 || !shard.file_type()?.is_dir() {
-            continue;
-        }
-        for entry in std::fs::read_dir(shard.path())? {
-            let entry = entry?;
-            let digest = entry.file_name().to_string_lossy().into_owned();
-            if digest.len() == 64
-                && digest.starts_with(name.as_ref())
-                && digest.bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                blocks.push((digest, entry.metadata()?.len()));
-            }
-        }
-    }
-    blocks.sort();
-    Ok(blocks)
-}
+pub use crate::blocks::fs::list_blocks as list;

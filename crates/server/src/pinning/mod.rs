@@ -120,8 +120,8 @@ impl Pinner for Chain {
     }
 }
 
-/// A stored file's bytes as an `AsyncRead`, produced block by block on the blocking pool
-/// (at most a few pieces buffered).
+/// A stored file's bytes as an `AsyncRead`, read block by block by a task of its own (at most
+/// a few pieces buffered).
 #[derive(Debug)]
 pub struct FileBytes {
     rx: mpsc::Receiver<io::Result<Bytes>>,
@@ -132,24 +132,16 @@ impl FileBytes {
     /// Starts reading file `cid` of `size` bytes from `files`' blockstore.
     pub fn open(files: &Files, cid: Cid, size: u64) -> Self {
         let (tx, rx) = mpsc::channel(4);
-        let mut reader = Some(Reader::new(files.blocks.clone(), cid, size, 0, size));
+        let mut reader = Reader::new(files.blocks.clone(), cid, size, 0, size);
         tokio::spawn(async move {
-            while let Some(mut r) = reader.take() {
-                let Ok((r, piece)) = tokio::task::spawn_blocking(move || {
-                    let piece = r.next_piece();
-                    (r, piece)
-                })
-                .await
-                else {
-                    return;
-                };
-                let sent = match piece {
-                    Ok(Some(piece)) => {
-                        reader = Some(r);
-                        tx.send(Ok(Bytes::from(piece))).await
-                    }
+            loop {
+                let sent = match reader.next_piece().await {
+                    Ok(Some(piece)) => tx.send(Ok(Bytes::from(piece))).await,
                     Ok(None) => return,
-                    Err(e) => tx.send(Err(io::Error::other(e))).await,
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::other(e))).await;
+                        return;
+                    }
                 };
                 if sent.is_err() {
                     return;

@@ -148,13 +148,14 @@ pub trait FileStore: GcStore + Send + Sync + 'static {
     /// `owner`'s upload session `id`.
     async fn upload(&self, owner: &str, id: &str) -> Result<Option<UploadRecord>, StoreError>;
 
-    /// Records that session `id` has `received` durable bytes.
+    /// Records that session `id` has `to` durable bytes, if it still has `from`; whether it had.
     async fn set_upload_received(
         &self,
         id: &str,
-        received: i64,
+        from: i64,
+        to: i64,
         now_ms: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Ends session `id`.
     async fn delete_upload(&self, id: &str) -> Result<(), StoreError>;
@@ -265,7 +266,7 @@ pub(super) const UPLOAD: &str =
     "SELECT id, owner, cid, size, received, name, content_type, metadata
      FROM uploads WHERE owner = $1 AND id = $2";
 pub(super) const SET_UPLOAD_RECEIVED: &str =
-    "UPDATE uploads SET received = $2, updated_ms = $3 WHERE id = $1";
+    "UPDATE uploads SET received = $3, updated_ms = $4 WHERE id = $1 AND received = $2";
 pub(super) const DELETE_UPLOAD: &str = "DELETE FROM uploads WHERE id = $1";
 pub(super) const ENQUEUE_PIN: &str = "INSERT INTO pins (cid, status, next_attempt_ms, updated_ms)
      VALUES ($1, 'queued', $2, $2) ON CONFLICT (cid) DO NOTHING";
@@ -537,16 +538,18 @@ macro_rules! file_store {
             async fn set_upload_received(
                 &self,
                 id: &str,
-                received: i64,
+                from: i64,
+                to: i64,
                 now_ms: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query($crate::store::files::SET_UPLOAD_RECEIVED)
+            ) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query($crate::store::files::SET_UPLOAD_RECEIVED)
                     .bind(id)
-                    .bind(received)
+                    .bind(from)
+                    .bind(to)
                     .bind(now_ms)
                     .execute(&self.pool)
                     .await?;
-                Ok(())
+                Ok(done.rows_affected() == 1)
             }
 
             async fn delete_upload(&self, id: &str) -> Result<(), $crate::store::StoreError> {

@@ -41,8 +41,10 @@ pub struct GcCounts {
     pub unpins: i64,
 }
 
-/// Deletes one block from the blockstore by its hex digest.
-pub type DeleteBlock<'a> = &'a (dyn Fn(&str) -> std::io::Result<()> + Send + Sync);
+/// Deletes blocks from the blockstore by their hex digests.
+pub type DeleteBlocks<'a> = &'a (
+        dyn Fn(Vec<String>) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync
+    );
 
 /// Garbage collection's state (see the module docs).
 #[async_trait]
@@ -56,6 +58,10 @@ pub trait GcStore: Send + Sync + 'static {
         digests: &[String],
         now_ms: i64,
     ) -> Result<(), StoreError>;
+
+    /// Gives up the claims of `cid` (an upload's staging claims, once the upload has claimed
+    /// its blocks as its content, or failed): their blocks become block candidates.
+    async fn release_claims(&self, cid: &str, now_ms: i64) -> Result<(), StoreError>;
 
     /// Contents whose blocks were never listed (stored before migration 0008), up to `limit`.
     async fn unlisted_contents(&self, limit: i64) -> Result<Vec<String>, StoreError>;
@@ -76,14 +82,14 @@ pub trait GcStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<Vec<String>, StoreError>;
 
-    /// Deletes up to `limit` block candidates nothing claims, calling `delete` for each while
+    /// Deletes up to `limit` block candidates nothing claims, calling `delete` with them while
     /// no upload can claim; returns how many were deleted. Deletes none while a maintenance
     /// lease is held (at `now_ms`): `Ok(None)`.
     async fn delete_unused_blocks(
         &self,
         limit: i64,
         now_ms: i64,
-        delete: DeleteBlock<'_>,
+        delete: DeleteBlocks<'_>,
     ) -> Result<Option<u64>, StoreError>;
 
     /// Takes maintenance lease `id` until `until_ms` (garbage collection deletes no block
@@ -238,6 +244,26 @@ macro_rules! gc_store {
                 Ok(())
             }
 
+            async fn release_claims(
+                &self,
+                cid: &str,
+                now_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::gc as sql;
+                let mut tx = self.begin_gc(false).await?;
+                sqlx::query(sql::FREE_CLAIMS)
+                    .bind(cid)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::DELETE_CLAIMS)
+                    .bind(cid)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn unlisted_contents(
                 &self,
                 limit: i64,
@@ -327,7 +353,7 @@ macro_rules! gc_store {
                 &self,
                 limit: i64,
                 now_ms: i64,
-                delete: $crate::store::gc::DeleteBlock<'_>,
+                delete: $crate::store::gc::DeleteBlocks<'_>,
             ) -> Result<Option<u64>, $crate::store::StoreError> {
                 use $crate::store::gc as sql;
                 let mut tx = self.begin_gc(true).await?;
@@ -343,10 +369,16 @@ macro_rules! gc_store {
                 if leased {
                     return Ok(None);
                 }
+                // One batch (an unlink each, or one S3 request); the lock keeps uploads from
+                // claiming meanwhile.
+                delete(unused.iter().map(|(d,)| d.clone()).collect())
+                    .await
+                    .map_err(|e| {
+                        $crate::store::StoreError::Unavailable(sqlx::Error::Io(
+                            std::io::Error::other(e),
+                        ))
+                    })?;
                 for (digest,) in &unused {
-                    // A quick unlink; the lock keeps uploads from claiming meanwhile.
-                    delete(digest)
-                        .map_err(|e| $crate::store::StoreError::Unavailable(sqlx::Error::Io(e)))?;
                     sqlx::query(sql::FORGET_BLOCK)
                         .bind(digest)
                         .execute(&mut *tx)

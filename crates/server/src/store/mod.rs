@@ -32,7 +32,7 @@ use cairn_core::{ChangeHash, DocumentId};
 pub use self::files::{
     ClaimedPin, FileQuery, FileRecord, FileStore, NewFile, PinOutcome, UploadRecord, search_words,
 };
-pub use self::gc::{DeleteBlock, GcCounts, GcStore};
+pub use self::gc::{DeleteBlocks, GcCounts, GcStore};
 pub use self::inspect::{ChangeRecord, ContentRecord, InspectStore, Inspection};
 pub use self::postgres::PostgresStore;
 pub use self::schema::{SchemaStatus, SchemaStore};

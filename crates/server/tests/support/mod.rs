@@ -14,7 +14,7 @@ use cairn_core::protocol::{DocRequest, Entry, SyncRequest, SyncResponse};
 use cairn_core::sync::from_automerge;
 use cairn_core::{DocumentId, Message, OpId};
 use cairn_server::auth::Authenticator;
-use cairn_server::blocks::FsBlockStore;
+use cairn_server::blocks::{BlockStore, FsBlockStore};
 use cairn_server::documents::{Documents, Settings};
 use cairn_server::files::{FileLimits, Files};
 use cairn_server::lifecycle::{Lifecycle, Readiness};
@@ -65,13 +65,15 @@ impl TestServer {
         let store = store::open(database_url.as_deref(), &data_dir, &StoreOptions::default())
             .await
             .expect("store opens");
-        let blocks = FsBlockStore::open(data_dir.join("blocks")).expect("blockstore opens");
+        let blocks: Arc<dyn BlockStore> = Arc::new(
+            FsBlockStore::open(data_dir.join("blocks"), data_dir.join("uploads"))
+                .expect("blockstore opens"),
+        );
         let store_for_readiness: Arc<dyn cairn_server::store::SchemaStore> = store.clone();
         let files = Arc::new(Files {
             store: store.clone(),
-            blocks: Arc::new(blocks),
+            blocks: blocks.clone(),
             limits: FileLimits::default(),
-            uploads_dir: data_dir.join("uploads"),
             pin_wake: None,
         });
         let state = AppState {
@@ -90,7 +92,7 @@ impl TestServer {
             lifecycle: Lifecycle::default(),
             readiness: Arc::new(Readiness {
                 schema: store_for_readiness,
-                blocks_dir: data_dir.join("blocks"),
+                blocks,
             }),
             rate_limits: Arc::default(),
         };

@@ -318,7 +318,9 @@ async fn repair(
     claims: &Claims,
     report: &mut Report,
 ) -> Result<(), OpsError> {
-    let store = FsBlockStore::attach(blocks_dir).map_err(OpsError::io("the blockstore"))?;
+    let uploads = blocks_dir.with_file_name("uploads");
+    let store =
+        FsBlockStore::attach(blocks_dir, uploads).map_err(OpsError::io("the blockstore"))?;
     let mut tried = HashSet::new();
     for _round in 0..4 {
         let mut unrepaired: HashMap<[u8; 32], String> = HashMap::new();
@@ -388,9 +390,11 @@ async fn fetch(store: &FsBlockStore, backend: &dyn Pinner, bad: &files::Bad) -> 
         return Err(format!("{} returned other bytes", backend.describe()));
     }
     if !bad.missing {
-        store.delete(&bad.cid).map_err(|e| e.to_string())?;
+        store
+            .delete_digest_sync(&hex::encode(bad.cid.digest()))
+            .map_err(|e| e.to_string())?;
     }
-    store.put(&bad.cid, &data).map_err(|e| e.to_string())?;
+    store.put_sync(&bad.cid, &data).map_err(|e| e.to_string())?;
     Ok(())
 }
 
