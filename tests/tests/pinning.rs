@@ -280,3 +280,125 @@ async fn a_wrong_token_or_a_failed_pin_is_retried_with_the_reason_shown() {
             .is_empty()
     );
 }
+
+async fn kubo_holds(api_url: &str, cid: &str) -> bool {
+    let client = IpfsClient::from_str(api_url).unwrap();
+    client
+        .pin_ls(Some(cid), None)
+        .await
+        .is_ok_and(|pins| pins.keys.contains_key(cid))
+}
+
+/// `(backend, status)` of each copy the file info reports.
+fn copies(info: &Value) -> Vec<(String, String)> {
+    info["pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap().to_owned();
+            (field("backend"), field("status"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_kubo_nodes_and_two_replicas_both_hold_every_file() {
+    let a = Kubo::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let b_repo = cairn_harness::temp_dir("cairn-kubo-b").join("repo");
+    let mut b = Kubo::start_at(b_repo.clone(), port);
+    let server = support::start_server(
+        "pin-replicas",
+        &postgres::fresh_database().await,
+        &[
+            "--pin-backend",
+            "kubo",
+            "--kubo-api-url",
+            &a.api_url,
+            "--kubo-api-url",
+            &b.api_url,
+            "--pin-replicas",
+            "2",
+            "--pin-retry-max-secs",
+            "1",
+        ],
+    );
+    let base = server.url.as_str();
+    let token = support::token("alice");
+    let (name_a, name_b) = (format!("kubo {}", a.api_url), format!("kubo {}", b.api_url));
+
+    let first = upload(
+        base,
+        &token,
+        "?cid-version=0&name=one.bin",
+        bytes(400 * 1024, 21),
+    )
+    .await;
+    let first = first["cid"].as_str().unwrap().to_owned();
+    support::wait_for_pin(base, &token, &first, "pinned").await;
+    let info = support::file_info(base, &token, &first).await;
+    assert_eq!(
+        copies(&info),
+        [
+            (name_a.clone(), "pinned".to_owned()),
+            (name_b.clone(), "pinned".to_owned())
+        ],
+        "{info}"
+    );
+    assert!(kubo_holds(&a.api_url, &first).await && kubo_holds(&b.api_url, &first).await);
+
+    // One node down: the file is held once and stays `pinning`, retried.
+    b.stop();
+    let second = upload(
+        base,
+        &token,
+        "?cid-version=0&name=two.bin",
+        bytes(300 * 1024, 22),
+    )
+    .await;
+    let second = second["cid"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let info = loop {
+        let info = support::file_info(base, &token, &second).await;
+        if copies(&info).len() == 2 {
+            break info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never attempted: {info}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(info["pin"], "pinning", "{info}");
+    assert_eq!(
+        copies(&info),
+        [
+            (name_a.clone(), "pinned".to_owned()),
+            (name_b.clone(), "unreachable".to_owned())
+        ],
+        "{info}"
+    );
+    assert!(kubo_holds(&a.api_url, &second).await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let later = support::file_info(base, &token, &second).await;
+    assert_eq!(later["pin"], "pinning", "still one copy short: {later}");
+    assert!(
+        later["pinAttempts"].as_i64() > info["pinAttempts"].as_i64(),
+        "retried: {later}"
+    );
+
+    // The node comes back: it gets its copy.
+    let b = Kubo::start_at(b_repo, port);
+    support::wait_for_pin(base, &token, &second, "pinned").await;
+    assert!(kubo_holds(&b.api_url, &second).await);
+    let done = support::file_info(base, &token, &second).await;
+    assert_eq!(
+        copies(&done),
+        [(name_a, "pinned".to_owned()), (name_b, "pinned".to_owned())]
+    );
+}

@@ -2,6 +2,7 @@
 //! the same storage flags as `serve`; each prints a summary on stdout.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -161,7 +162,9 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let show = if args.json { Show::Quiet } else { Show::Auto };
     let mut options = ops::verify::Options {
         check_pins: backend.clone().filter(|_| args.check_pins),
-        repair: backend.filter(|_| args.repair),
+        repair: backend
+            .filter(|_| args.repair)
+            .map(|set| set as Arc<dyn crate::pinning::Pinner>),
         uploads_dir: None,
         show,
     };
@@ -303,7 +306,10 @@ pub async fn gc(args: GcCommandArgs) -> anyhow::Result<Outcome> {
     };
     let pinner = pinner(&args.pins)?;
     crate::gc::prepare(&files).await?;
-    let done = crate::gc::collect(&files, pinner.as_deref(), &args.gc.settings()).await?;
+    let pinner = pinner
+        .as_deref()
+        .map(|set| set as &dyn crate::pinning::Pinner);
+    let done = crate::gc::collect(&files, pinner, &args.gc.settings()).await?;
     println!(
         "collected: {} contents, {} blocks, {} expired upload sessions, {} unpinned{}",
         done.contents,

@@ -15,7 +15,7 @@ use crate::files::{FileLimits, Files};
 use crate::gc;
 use crate::http::{AppState, Limits};
 use crate::lifecycle::{Lifecycle, Readiness};
-use crate::pinning::{self, Chain, KuboPinner, PinSettings, Pinner, ServiceConfig, ServicePinner};
+use crate::pinning::{self, KuboPinner, PinSet, PinSettings, Pinner, ServiceConfig, ServicePinner};
 use crate::ratelimit::RateLimits;
 use crate::store;
 use crate::{serve, spawn_listener};
@@ -52,14 +52,22 @@ fn authenticator(config: &ServeConfig) -> anyhow::Result<Authenticator> {
 }
 
 /// The pinning backend the configuration asks for (`None`: no pinning).
-pub fn pinner(config: &PinArgs) -> anyhow::Result<Option<Arc<dyn Pinner>>> {
+pub fn pinner(config: &PinArgs) -> anyhow::Result<Option<Arc<PinSet>>> {
     let wants = |name: &str| config.pin_backend.iter().any(|b| b == name);
-    let kubo = if wants("kubo") {
-        Some(Arc::new(KuboPinner::new(&config.kubo_api_url)?))
+    let kubos = if wants("kubo") {
+        config
+            .kubo_api_url
+            .iter()
+            .map(|url| Ok(Arc::new(KuboPinner::new(url)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?
     } else {
-        None
+        Vec::new()
     };
-    let service = if wants("pinning-service") {
+    let mut backends: Vec<Arc<dyn Pinner>> = kubos
+        .iter()
+        .map(|kubo| kubo.clone() as Arc<dyn Pinner>)
+        .collect();
+    if wants("pinning-service") {
         let endpoint = config.pinning_service_url.clone().context(
             "--pin-backend pinning-service needs --pinning-service-url (CAIRN_PINNING_SERVICE_URL)",
         )?;
@@ -73,16 +81,19 @@ pub fn pinner(config: &PinArgs) -> anyhow::Result<Option<Arc<dyn Pinner>>> {
             origins: config.pin_origins.clone(),
             ..ServiceConfig::default()
         };
-        Some(Arc::new(ServicePinner::new(service, kubo.clone())?))
-    } else {
-        None
-    };
-    Ok(match (kubo, service) {
-        (Some(kubo), Some(service)) => Some(Arc::new(Chain(vec![kubo, service]))),
-        (Some(kubo), None) => Some(kubo),
-        (None, Some(service)) => Some(service),
-        (None, None) => None,
-    })
+        // The service fetches the content from the first Kubo node's addresses.
+        backends.push(Arc::new(ServicePinner::new(
+            service,
+            kubos.first().cloned(),
+        )?));
+    }
+    if backends.is_empty() {
+        return Ok(None);
+    }
+    let want = config.pin_replicas.unwrap_or(backends.len());
+    Ok(Some(Arc::new(
+        PinSet::new(backends, want).map_err(anyhow::Error::msg)?,
+    )))
 }
 
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -117,7 +128,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         pin_wake: pin_wake.clone(),
     });
     let lifecycle = Lifecycle::default();
-    gc::spawn(files.clone(), pinner.clone(), config.gc.settings());
+    let unpinner = pinner.clone().map(|set| set as Arc<dyn Pinner>);
+    gc::spawn(files.clone(), unpinner, config.gc.settings());
     let pin_worker = if let (Some(wake), Some(pinner)) = (pin_wake, pinner) {
         let mut settings = PinSettings::default();
         settings.retry.max_ms = config.pins.pin_retry_max_secs.saturating_mul(1000).max(1);

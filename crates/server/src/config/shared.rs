@@ -173,13 +173,20 @@ pub struct PinArgs {
     #[arg(long, env = "CAIRN_PIN_ORIGINS", value_delimiter = ',')]
     pub pin_origins: Vec<String>,
 
-    /// Kubo's RPC API, for `--pin-backend kubo`.
+    /// Kubo's RPC API, for `--pin-backend kubo`. Repeat the flag (or separate with commas)
+    /// for several Kubo nodes: each is a backend of its own.
     #[arg(
         long,
         env = "CAIRN_KUBO_API_URL",
-        default_value = "http://127.0.0.1:5001"
+        default_value = "http://127.0.0.1:5001",
+        value_delimiter = ','
     )]
-    pub kubo_api_url: String,
+    pub kubo_api_url: Vec<String>,
+
+    /// How many backends (Kubo nodes, then the pinning service) must hold a file for it to be
+    /// `pinned`. Unset: all of them.
+    #[arg(long, env = "CAIRN_PIN_REPLICAS")]
+    pub pin_replicas: Option<usize>,
 
     /// Longest wait between attempts to pin a file while the backend is unreachable.
     #[arg(long, env = "CAIRN_PIN_RETRY_MAX_SECS", default_value_t = 300)]

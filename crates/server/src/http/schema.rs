@@ -24,11 +24,14 @@ pub struct FileInfo {
     pub dag_size: i64,
     /// When this user stored it (Unix milliseconds).
     pub created_at: i64,
-    /// `none` (no pinning backend), `queued`, `pinning`, `pinned` or `failed`.
+    /// `none` (no pinning backend), `queued`, `pinning` (in progress, or on fewer backends
+    /// than `--pin-replicas` so far), `pinned` or `failed`.
     pub pin: String,
     pub pin_attempts: i64,
     /// Why the last pin attempt failed.
     pub pin_error: Option<String>,
+    /// What each pinning backend held at the last attempt (empty before any).
+    pub pins: Vec<crate::pinning::PinCopy>,
     /// The JSON object the uploader attached.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
@@ -46,6 +49,11 @@ impl From<&FileRecord> for FileInfo {
             pin: record.pin_status.clone(),
             pin_attempts: record.pin_attempts,
             pin_error: record.pin_error.clone(),
+            pins: record
+                .pin_copies
+                .as_deref()
+                .and_then(|copies| serde_json::from_str(copies).ok())
+                .unwrap_or_default(),
             metadata: serde_json::from_str(&record.metadata)
                 .unwrap_or_else(|_| serde_json::json!({})),
         }

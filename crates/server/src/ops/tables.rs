@@ -141,6 +141,7 @@ pub static TABLES: &[Table] = &[
             col("lease_until_ms", Int8),
             col("last_error", Text),
             col("updated_ms", Int8),
+            col("copies", Text),
         ],
         order_by: "cid",
     },

@@ -7,10 +7,11 @@
 //! dies mid-pin leaves a lease that expires, and another replica takes the row over.
 //!
 //! Backends: [`KuboPinner`] (Kubo's RPC through `ipfs-api-backend-hyper`: `add` with the
-//! file's CID version and pin, then check that Kubo's CID is ours), [`ServicePinner`] (the
-//! IPFS Pinning Service API of a remote pinning service), or both in a [`Chain`] (Kubo holds
-//! and provides the content, the service keeps a copy, fetched from Kubo's addresses). `none`
-//! (no worker) is the embedded default.
+//! file's CID version and pin, then check that Kubo's CID is ours), one per Kubo node, and
+//! [`ServicePinner`] (the IPFS Pinning Service API of a remote pinning service, which fetches
+//! the content from the Kubo nodes' addresses). A [`PinSet`] holds them and how many must
+//! hold each file (`--pin-replicas`); the worker records what each backend holds. `none` (no
+//! worker) is the embedded default.
 
 use std::io;
 use std::pin::Pin;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 mod kubo;
 mod service;
+mod set;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,6 +31,7 @@ use tokio::sync::{Notify, mpsc};
 
 pub use self::kubo::KuboPinner;
 pub use self::service::{ServiceConfig, ServicePinner};
+pub use self::set::{PinCopy, PinSet, Verdict};
 
 use crate::clock::{ms, now_ms, retry_at};
 use crate::files::{Files, Reader};
@@ -70,53 +73,9 @@ pub trait Pinner: Send + Sync + 'static {
     }
 }
 
-/// Several backends, pinned in order (a pin is done when every one has it).
-#[derive(Debug)]
-pub struct Chain(pub Vec<Arc<dyn Pinner>>);
-
 impl std::fmt::Debug for dyn Pinner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
-    }
-}
-
-#[async_trait]
-impl Pinner for Chain {
-    fn describe(&self) -> String {
-        let all: Vec<String> = self.0.iter().map(|p| p.describe()).collect();
-        all.join(" + ")
-    }
-
-    async fn pin(&self, cid: &Cid, file: OpenFile<'_>) -> Result<(), PinError> {
-        for pinner in &self.0 {
-            pinner.pin(cid, file).await?;
-        }
-        Ok(())
-    }
-
-    async fn unpin(&self, cid: &Cid) -> Result<(), PinError> {
-        for pinner in &self.0 {
-            pinner.unpin(cid).await?;
-        }
-        Ok(())
-    }
-
-    async fn is_pinned(&self, cid: &Cid) -> Result<bool, PinError> {
-        for pinner in &self.0 {
-            if !pinner.is_pinned(cid).await? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    async fn fetch_block(&self, cid: &Cid) -> Result<Option<Vec<u8>>, PinError> {
-        for pinner in &self.0 {
-            if let Some(block) = pinner.fetch_block(cid).await? {
-                return Ok(Some(block));
-            }
-        }
-        Ok(None)
     }
 }
 
@@ -205,7 +164,7 @@ impl Default for PinSettings {
 /// `wake` is notified by uploads so a new file is pinned at once.
 pub fn spawn_worker(
     files: Arc<Files>,
-    pinner: Arc<dyn Pinner>,
+    pinner: Arc<PinSet>,
     settings: PinSettings,
     wake: Arc<Notify>,
     lifecycle: crate::lifecycle::Lifecycle,
@@ -236,13 +195,7 @@ pub fn spawn_worker(
 /// Pins a worker has claimed and not finished.
 type Held = std::sync::Mutex<std::collections::HashSet<String>>;
 
-async fn work(
-    files: &Files,
-    pinner: &dyn Pinner,
-    settings: &PinSettings,
-    wake: &Notify,
-    held: &Held,
-) {
+async fn work(files: &Files, pinner: &PinSet, settings: &PinSettings, wake: &Notify, held: &Held) {
     {
         match files.store.enqueue_pins(None, now_ms()).await {
             Ok(0) => {}
@@ -269,10 +222,11 @@ async fn work(
                 continue;
             }
             for pin in claimed {
-                let outcome = attempt(files, pinner, settings, &pin).await;
+                let (outcome, copies) = attempt(files, pinner, settings, &pin).await;
                 crate::metrics::pin_attempt(match &outcome {
                     PinOutcome::Pinned => "pinned",
                     PinOutcome::Retry { .. } => "retry",
+                    PinOutcome::Partial { .. } => "partial",
                     PinOutcome::Failed { .. } => "failed",
                 });
                 match &outcome {
@@ -280,11 +234,19 @@ async fn work(
                     PinOutcome::Retry { error, .. } => {
                         tracing::warn!(cid = %pin.cid, attempts = pin.attempts, %error, "pin failed; will retry")
                     }
+                    PinOutcome::Partial { error, .. } => {
+                        tracing::warn!(cid = %pin.cid, attempts = pin.attempts, %error, "pinned on too few backends; will retry")
+                    }
                     PinOutcome::Failed { error } => {
                         tracing::error!(cid = %pin.cid, %error, "pin refused")
                     }
                 }
-                if let Err(e) = files.store.finish_pin(&pin.cid, &outcome, now_ms()).await {
+                let copies = serde_json::to_string(&copies).ok();
+                if let Err(e) = files
+                    .store
+                    .finish_pin(&pin.cid, &outcome, copies.as_deref(), now_ms())
+                    .await
+                {
                     tracing::warn!(cid = %pin.cid, error = %e, "cannot record a pin (its lease will expire)");
                 }
                 held.lock()
@@ -297,23 +259,29 @@ async fn work(
 
 async fn attempt(
     files: &Files,
-    pinner: &dyn Pinner,
+    pinner: &PinSet,
     settings: &PinSettings,
     pin: &crate::store::ClaimedPin,
-) -> PinOutcome {
+) -> (PinOutcome, Vec<PinCopy>) {
     let Ok(cid) = pin.cid.parse::<Cid>() else {
-        return PinOutcome::Failed {
-            error: "not a CID".into(),
-        };
+        let error = "not a CID".into();
+        return (PinOutcome::Failed { error }, Vec::new());
     };
     let size = u64::try_from(pin.size).unwrap_or(0);
     let open = || FileBytes::open(files, cid, size);
-    match pinner.pin(&cid, &open).await {
-        Ok(()) => PinOutcome::Pinned,
-        Err(PinError::Permanent(error)) => PinOutcome::Failed { error },
-        Err(PinError::Retryable(error)) => PinOutcome::Retry {
-            next_attempt_ms: retry_at(&settings.retry, pin.attempts),
+    let (verdict, copies) = pinner.pin_each(&cid, &open).await;
+    let next_attempt_ms = retry_at(&settings.retry, pin.attempts);
+    let outcome = match verdict {
+        Verdict::Pinned => PinOutcome::Pinned,
+        Verdict::Failed(error) => PinOutcome::Failed { error },
+        Verdict::Retry(error) => PinOutcome::Retry {
+            next_attempt_ms,
             error,
         },
-    }
+        Verdict::Partial(error) => PinOutcome::Partial {
+            next_attempt_ms,
+            error,
+        },
+    };
+    (outcome, copies)
 }

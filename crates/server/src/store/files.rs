@@ -31,6 +31,9 @@ pub struct FileRecord {
     pub pin_attempts: i64,
     /// Why the last pin attempt failed, if it did.
     pub pin_error: Option<String>,
+    /// Each backend's state after the last attempt: a JSON array of `PinCopy`
+    /// (`pinning::set`), or `None` before any.
+    pub pin_copies: Option<String>,
 }
 
 /// A resumable upload session.
@@ -62,6 +65,12 @@ pub enum PinOutcome {
     Pinned,
     /// Try again at `next_attempt_ms`.
     Retry {
+        next_attempt_ms: i64,
+        error: String,
+    },
+    /// Some backends hold it, fewer than wanted: it stays `pinning` (leased to nobody) and is
+    /// tried again at `next_attempt_ms`.
+    Partial {
         next_attempt_ms: i64,
         error: String,
     },
@@ -173,11 +182,13 @@ pub trait FileStore: GcStore + Send + Sync + 'static {
         limit: i64,
     ) -> Result<Vec<ClaimedPin>, StoreError>;
 
-    /// Records how the attempt on a claimed pin ended.
+    /// Records how the attempt on a claimed pin ended, and what each backend holds
+    /// (`copies`, a JSON array; `None` keeps what was recorded).
     async fn finish_pin(
         &self,
         cid: &str,
         outcome: &PinOutcome,
+        copies: Option<&str>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
 
@@ -207,7 +218,7 @@ macro_rules! select_files {
             "SELECT f.cid, f.name, f.content_type, c.size, c.dag_size, f.created_ms, f.metadata,
                 COALESCE(p.status, 'none') AS pin_status,
                 CAST(COALESCE(p.attempts, 0) AS BIGINT) AS pin_attempts,
-                p.last_error AS pin_error ",
+                p.last_error AS pin_error, p.copies AS pin_copies ",
             $from
         )
     };
@@ -284,7 +295,8 @@ pub(super) const CLAIM_PINS: &str = "UPDATE pins
          ORDER BY next_attempt_ms LIMIT $3)
      RETURNING cid, CAST(attempts AS BIGINT)";
 pub(super) const FINISH_PIN: &str = "UPDATE pins
-     SET status = $2, next_attempt_ms = $3, last_error = $4, lease_until_ms = 0, updated_ms = $5
+     SET status = $2, next_attempt_ms = $3, last_error = $4, lease_until_ms = $5, updated_ms = $6,
+         copies = COALESCE($7, copies)
      WHERE cid = $1";
 pub(super) const RELEASE_PIN: &str = "UPDATE pins
      SET status = 'queued', lease_until_ms = 0, next_attempt_ms = $2, updated_ms = $2
@@ -602,23 +614,37 @@ macro_rules! file_store {
                 &self,
                 cid: &str,
                 outcome: &$crate::store::PinOutcome,
+                copies: Option<&str>,
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::PinOutcome;
-                let (status, next, error) = match outcome {
-                    PinOutcome::Pinned => ("pinned", 0, None),
+                // A partial pin stays `pinning` with a lease that ends when it is due again,
+                // so a worker (on any replica) takes it up then.
+                let (status, next, lease, error) = match outcome {
+                    PinOutcome::Pinned => ("pinned", 0, 0, None),
                     PinOutcome::Retry {
                         next_attempt_ms,
                         error,
-                    } => ("queued", *next_attempt_ms, Some(error.as_str())),
-                    PinOutcome::Failed { error } => ("failed", 0, Some(error.as_str())),
+                    } => ("queued", *next_attempt_ms, 0, Some(error.as_str())),
+                    PinOutcome::Partial {
+                        next_attempt_ms,
+                        error,
+                    } => (
+                        "pinning",
+                        *next_attempt_ms,
+                        *next_attempt_ms,
+                        Some(error.as_str()),
+                    ),
+                    PinOutcome::Failed { error } => ("failed", 0, 0, Some(error.as_str())),
                 };
                 sqlx::query($crate::store::files::FINISH_PIN)
                     .bind(cid)
                     .bind(status)
                     .bind(next)
                     .bind(error)
+                    .bind(lease)
                     .bind(now_ms)
+                    .bind(copies)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

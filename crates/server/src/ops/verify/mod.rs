@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::OpsError;
 use super::progress::{Progress, Show, Unit};
 use crate::blocks::FsBlockStore;
-use crate::pinning::Pinner;
+use crate::pinning::{PinError, PinSet, Pinner};
 use crate::store::{ContentRecord, Store};
 
 /// One thing found wrong.
@@ -166,7 +166,7 @@ impl Report {
 #[derive(Default)]
 pub struct Options {
     /// Ask this backend whether every `pinned` content is pinned.
-    pub check_pins: Option<Arc<dyn Pinner>>,
+    pub check_pins: Option<Arc<PinSet>>,
     /// Fetch missing or corrupt blocks from this backend.
     pub repair: Option<Arc<dyn Pinner>>,
     /// The upload sessions' bytes are here (`None`: not checked).
@@ -398,7 +398,12 @@ async fn fetch(store: &FsBlockStore, backend: &dyn Pinner, bad: &files::Bad) -> 
     Ok(())
 }
 
-async fn check_pins(backend: &dyn Pinner, pins: &[(String, String)], report: &mut Report) {
+/// Each backend's answer to "do you hold it?".
+type Holders = Vec<(String, Result<bool, PinError>)>;
+
+/// Asks every backend about every file recorded `pinned`: a problem for each file fewer than
+/// `--pin-replicas` backends hold, naming each backend's answer.
+async fn check_pins(backends: &PinSet, pins: &[(String, String)], report: &mut Report) {
     use futures::StreamExt;
     let pinned: Vec<&String> = pins
         .iter()
@@ -406,13 +411,10 @@ async fn check_pins(backend: &dyn Pinner, pins: &[(String, String)], report: &mu
         .map(|(cid, _)| cid)
         .collect();
     report.pins_checked = pinned.len() as u64;
-    let answers: Vec<(String, Result<bool, String>)> = futures::stream::iter(pinned)
+    let answers: Vec<(String, Result<Holders, String>)> = futures::stream::iter(pinned)
         .map(|cid| async move {
             let answer = match cid.parse::<Cid>() {
-                Ok(parsed) => backend
-                    .is_pinned(&parsed)
-                    .await
-                    .map_err(|e| format!("{e:?}")),
+                Ok(parsed) => Ok(backends.holders(&parsed).await),
                 Err(e) => Err(e.to_string()),
             };
             (cid.clone(), answer)
@@ -421,21 +423,36 @@ async fn check_pins(backend: &dyn Pinner, pins: &[(String, String)], report: &mu
         .collect()
         .await;
     for (cid, answer) in answers {
-        match answer {
-            Ok(true) => {}
-            Ok(false) => report.problems.push(Problem::new(
-                "pin",
-                &cid,
-                format!(
-                    "recorded as pinned, but {} does not hold its pin",
-                    backend.describe()
-                ),
-            )),
-            Err(e) => report.problems.push(Problem::new(
-                "pin",
-                &cid,
-                format!("cannot ask {}: {e}", backend.describe()),
-            )),
+        let holders = match answer {
+            Ok(holders) => holders,
+            Err(e) => {
+                report.problems.push(Problem::new("pin", &cid, e));
+                continue;
+            }
+        };
+        let held = holders
+            .iter()
+            .filter(|(_, a)| matches!(a, Ok(true)))
+            .count();
+        if held >= backends.want() {
+            continue;
         }
+        let states: Vec<String> = holders
+            .iter()
+            .map(|(backend, answer)| match answer {
+                Ok(true) => format!("{backend} holds it"),
+                Ok(false) => format!("{backend} does not hold its pin"),
+                Err(e) => format!("cannot ask {backend}: {e:?}"),
+            })
+            .collect();
+        report.problems.push(Problem::new(
+            "pin",
+            &cid,
+            format!(
+                "recorded as pinned on {} backend(s), but {held} hold it: {}",
+                backends.want(),
+                states.join("; ")
+            ),
+        ));
     }
 }
