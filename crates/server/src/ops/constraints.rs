@@ -58,7 +58,11 @@ pub async fn defer(conn: &mut PgConnection) -> Result<Deferred, OpsError> {
     }
     for (name, definition) in indexes {
         execute(conn, format!("DROP INDEX {}", quote(&name))).await?;
-        deferred.indexes.push(definition);
+        // A partitioned table's index reads `ON ONLY <table>` in the catalog (made on the
+        // parent alone, partitions attached later); made again, it is for every partition.
+        deferred
+            .indexes
+            .push(definition.replacen(" ON ONLY ", " ON ", 1));
     }
     Ok(deferred)
 }

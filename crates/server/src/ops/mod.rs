@@ -13,7 +13,7 @@ pub mod manifest;
 pub mod pgcopy;
 pub mod progress;
 pub mod restore;
-mod rows;
+pub(crate) mod rows;
 pub mod tables;
 pub mod verify;
 

@@ -107,10 +107,13 @@ pub async fn copy_select(
     Ok(rows)
 }
 
+/// Every change row's `seq_no`, in order.
+pub(crate) const ALL_SEQ_NOS: &str = "SELECT seq_no FROM changes ORDER BY seq_no";
+
 /// The `seq_no` of every change row in PostgreSQL, in order.
 pub async fn postgres_seq_nos(from: &mut PgConnection) -> Result<Vec<i64>, OpsError> {
-    let sql = "COPY (SELECT seq_no FROM changes ORDER BY seq_no) TO STDOUT (FORMAT binary)";
-    let mut stream = from.copy_out_raw(sql).await?;
+    let sql = format!("COPY ({ALL_SEQ_NOS}) TO STDOUT (FORMAT binary)");
+    let mut stream = from.copy_out_raw(&sql).await?;
     let mut decoder = Decoder::new(vec![Kind::Int8]);
     let mut seqs = Vec::new();
     while let Some(chunk) = stream.try_next().await? {

@@ -17,6 +17,7 @@
 mod files;
 mod gc;
 pub mod inspect;
+mod plans;
 mod postgres;
 pub mod schema;
 mod shared;
@@ -34,6 +35,7 @@ pub use self::files::{
 };
 pub use self::gc::{DeleteBlocks, GcCounts, GcStore};
 pub use self::inspect::{ChangeRecord, ContentRecord, InspectStore, Inspection};
+pub use self::plans::{ChangeQuery, change_queries};
 pub use self::postgres::PostgresStore;
 pub use self::schema::{SchemaStatus, SchemaStore};
 pub use self::sqlite::{FILE_NAME as SQLITE_FILE_NAME, SqliteStore};

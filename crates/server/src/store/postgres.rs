@@ -18,6 +18,14 @@ use super::{
     encode_deps, role_of, seq_i64,
 };
 
+/// A batch of change rows: UNNEST turns the column arrays into rows; a change already stored
+/// (same document, same hash) is skipped.
+pub(super) const INSERT_CHANGES: &str =
+    "INSERT INTO changes (document_id, hash, actor, seq, deps, bytes)
+     SELECT $1, * FROM UNNEST($2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[])
+     ON CONFLICT (document_id, hash) DO NOTHING
+     RETURNING seq_no";
+
 /// The channel on which every replica announces committed changes (payload: document id and
 /// the commit's last `seq_no`) and access changes (payload: document id alone).
 const CHANNEL: &str = "cairn_documents";
@@ -237,12 +245,7 @@ transaction!(PgTransaction {
     async fn insert_changes(&mut self, document: &DocumentId, changes: &[StoredChange]) -> Result<Vec<i64>, StoreError> {
         let seqs = changes.iter().map(|c| seq_i64(c.seq)).collect::<Result<Vec<_>, _>>()?;
         // One statement for the whole batch: UNNEST turns the column arrays into rows.
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "INSERT INTO changes (document_id, hash, actor, seq, deps, bytes)
-             SELECT $1, * FROM UNNEST($2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[])
-             ON CONFLICT (document_id, hash) DO NOTHING
-             RETURNING seq_no",
-        )
+        let rows: Vec<(i64,)> = sqlx::query_as(INSERT_CHANGES)
         .bind(document.to_string())
         .bind(changes.iter().map(|c| c.hash.as_bytes().to_vec()).collect::<Vec<_>>())
         .bind(changes.iter().map(|c| c.actor.clone()).collect::<Vec<_>>())

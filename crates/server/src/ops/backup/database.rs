@@ -140,11 +140,10 @@ pub async fn export_postgres_incremental(
             .fetch_all(&mut *out)
             .await?;
     let seqs: Vec<i64> = newest.iter().map(|(s, _)| *s).collect();
-    let theirs: Vec<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq_no, hash FROM changes WHERE seq_no = ANY($1)")
-            .bind(&seqs)
-            .fetch_all(&mut *pg)
-            .await?;
+    let theirs: Vec<(i64, Vec<u8>)> = sqlx::query_as(CHANGES_NUMBERED)
+        .bind(&seqs)
+        .fetch_all(&mut *pg)
+        .await?;
     // The same rows under the same numbers (a row may be gone, none may differ).
     let same =
         theirs.iter().all(|row| newest.contains(row)) && (newest.is_empty() || !theirs.is_empty());
@@ -189,18 +188,11 @@ pub async fn export_postgres_incremental(
     let top = ours.last().copied().unwrap_or(0);
     let (gaps, after): (Vec<i64>, Vec<i64>) = missing.iter().partition(|&&s| s <= top);
     if !after.is_empty() {
-        let select = format!(
-            "SELECT {} FROM changes WHERE seq_no > {top} ORDER BY seq_no",
-            changes.column_list()
-        );
+        let select = changes_after(&changes.column_list(), top);
         rows::copy_select(&mut pg, &mut tx, changes, &select, &progress).await?;
     }
     for chunk in gaps.chunks(10_000) {
-        let select = format!(
-            "SELECT {} FROM changes WHERE seq_no IN ({}) ORDER BY seq_no",
-            changes.column_list(),
-            list(chunk)
-        );
+        let select = changes_numbered(&changes.column_list(), &list(chunk));
         rows::copy_select(&mut pg, &mut tx, changes, &select, &progress).await?;
     }
     tx.commit().await?;
@@ -236,6 +228,20 @@ fn difference(live: &[i64], ours: &[i64]) -> (Vec<i64>, Vec<i64>) {
     missing.extend_from_slice(&live[i..]);
     extra.extend_from_slice(&ours[j..]);
     (missing, extra)
+}
+
+/// The PostgreSQL rows among some numbers (to compare with the earlier backup's newest).
+pub(crate) const CHANGES_NUMBERED: &str = "SELECT seq_no, hash FROM changes WHERE seq_no = ANY($1)";
+
+/// The change rows after `top`, in order (`columns`: the catalog's list; a COPY source,
+/// which takes no parameters).
+pub(crate) fn changes_after(columns: &str, top: i64) -> String {
+    format!("SELECT {columns} FROM changes WHERE seq_no > {top} ORDER BY seq_no")
+}
+
+/// The change rows numbered `numbers` (a comma-separated list), in order.
+pub(crate) fn changes_numbered(columns: &str, numbers: &str) -> String {
+    format!("SELECT {columns} FROM changes WHERE seq_no IN ({numbers}) ORDER BY seq_no")
 }
 
 fn list(numbers: &[i64]) -> String {

@@ -16,7 +16,7 @@
 //!
 //! A backup that fails leaves the previous one in `DIR` intact.
 
-mod database;
+pub(crate) mod database;
 mod lease;
 
 use std::collections::HashSet;
