@@ -11,11 +11,13 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the report
 
+mod big_file;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cairn_core::content::{ImportOptions, Importer};
 use cairn_harness::browser::run_node;
@@ -115,29 +117,6 @@ fn openssl_sha256() -> f64 {
     kb * 1000.0 / MIB
 }
 
-/// Peak RSS (MB) of `server` while `work` runs, sampled every 50 ms.
-async fn peak_rss_during<F: std::future::Future>(
-    server: &ServerProcess,
-    work: F,
-) -> (f64, F::Output) {
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let sampler = async {
-        let mut peak = server.rss_bytes();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            peak = peak.max(server.rss_bytes());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        peak
-    };
-    let work = async {
-        let out = work.await;
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        out
-    };
-    let (peak, out) = tokio::join!(sampler, work);
-    (peak as f64 / 1e6, out)
-}
-
 #[tokio::main]
 async fn main() {
     let dir = cairn_harness::temp_dir("cairn-bench-content");
@@ -210,42 +189,14 @@ async fn main() {
         ],
         cairn_harness::artifacts_dir("bench").join("content-server.log"),
     );
-    let client = reqwest::Client::new();
-    let token = token();
     let idle = server.rss_bytes() as f64 / 1e6;
-    let started = Instant::now();
-    let (up_peak, status) = peak_rss_during(&server, async {
-        let file = tokio::fs::File::open(&big).await.unwrap();
-        client
-            .post(format!("{}v1/files?name=big.bin", server.url))
-            .bearer_auth(&token)
-            .header("x-cairn-cid", &cid)
-            .body(reqwest::Body::from(file))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    })
-    .await;
-    let up_s = started.elapsed().as_secs_f64();
-    assert_eq!(status, 201);
-    let started = Instant::now();
-    let (down_peak, received) = peak_rss_during(&server, async {
-        let mut response = client
-            .get(format!("{}v1/files/{cid}", server.url))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let mut received = 0usize;
-        while let Some(chunk) = response.chunk().await.unwrap() {
-            received += chunk.len();
-        }
-        received
-    })
-    .await;
-    let down_s = started.elapsed().as_secs_f64();
-    assert_eq!(received, big_size);
+    let trip = big_file::round_trip(&server, &token(), &big, &cid, big_size).await;
+    let (up_peak, up_s, down_peak, down_s) = (
+        trip.rss_up,
+        trip.up_seconds,
+        trip.rss_down,
+        trip.down_seconds,
+    );
 
     println!();
     println!("Server RSS with a 1 GiB file (embedded SQLite default, loopback)");

@@ -43,6 +43,16 @@ impl Cached {
         self.loaded && self.seq >= seq
     }
 
+    /// Takes a commit's changes announced by another replica, if this holds exactly the rows
+    /// they follow (see [`crate::store::Transaction::notify`]); otherwise leaves it as it is.
+    pub fn absorb(&mut self, committed: crate::store::Committed) -> Result<(), StoreError> {
+        if !self.loaded || self.seq != committed.after || committed.seq <= committed.after {
+            return Ok(());
+        }
+        let seq = committed.seq;
+        self.apply_rows(committed.changes.into_iter().map(|c| (seq, c)).collect())
+    }
+
     /// Brings `doc` up to date with what is committed in `source`.
     pub async fn refresh(&mut self, source: Source<'_>) -> Result<(), StoreError> {
         if !self.loaded {
@@ -148,6 +158,12 @@ impl DocCache {
     }
 
     /// Forgets `document` (its in-memory state may not match the database).
+    /// The entry of `document` if it is cached (no lookup is counted, nothing is created).
+    pub fn peek(&self, document: &DocumentId) -> Option<Arc<Mutex<Cached>>> {
+        let lru = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        lru.map.get(document).map(|(entry, _)| entry.clone())
+    }
+
     pub fn evict(&self, document: &DocumentId) {
         let mut lru = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         lru.map.remove(document);

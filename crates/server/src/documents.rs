@@ -147,8 +147,17 @@ impl Documents {
                     } else {
                         tx.insert_changes(&work[i].document, &rows).await?
                     };
-                    if let Some(&last) = seqs.last() {
-                        tx.notify(&work[i].document, last).await?;
+                    if let Some(&last) = seqs.iter().max() {
+                        // The rows follow the cache's newest (it was brought up to date under
+                        // the document's lock); the changes go with the notification only if
+                        // every one became a row.
+                        let changes: Vec<&[u8]> = if seqs.len() == rows.len() {
+                            rows.iter().map(|r| r.bytes.as_slice()).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let after = guards[k].seq;
+                        tx.notify(&work[i].document, after, last, &changes).await?;
                     }
                     new_seqs.push(seqs);
                 }
@@ -166,7 +175,7 @@ impl Documents {
         let mut documents: Vec<Option<DocResponse>> = vec![None; work.len()];
         for (k, &i) in order.iter().enumerate() {
             let cached: &mut Cached = &mut guards[k];
-            if let Some(&last) = new_seqs.get(k).and_then(|s| s.last()) {
+            if let Some(&last) = new_seqs.get(k).and_then(|s| s.iter().max()) {
                 cached.seq = cached.seq.max(last);
                 cached.since_snapshot += new_seqs[k].len();
                 self.hub.publish(&work[i].document, Mark::Committed(last));
@@ -179,6 +188,24 @@ impl Documents {
             request: request_id,
             documents: documents.into_iter().flatten().collect(),
         })
+    }
+
+    /// Takes the changes another replica committed, as its notification carries them, into
+    /// the cached document if the cache holds exactly what they follow (otherwise the next
+    /// reader refreshes it from the database, as without them). Never waits: a document in
+    /// use is left to its next reader.
+    pub fn absorb(&self, document: &DocumentId, committed: crate::store::Committed) {
+        let Some(entry) = self.cache.peek(document) else {
+            return;
+        };
+        let Ok(mut cached) = entry.try_lock() else {
+            return;
+        };
+        if let Err(e) = cached.absorb(committed) {
+            tracing::warn!(%document, error = %e, "a notification's changes do not apply");
+            drop(cached);
+            self.cache.evict(document);
+        }
     }
 
     /// What `user`, who has `their_heads` of `document`, lacks, cut to about `budget` bytes

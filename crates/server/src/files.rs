@@ -6,6 +6,7 @@
 //! Hashing runs on tokio's blocking pool; block I/O goes through the [`BlockStore`]. The HTTP
 //! layer (`http::files`) drives them. Metadata (who has which file) is in [`FileStore`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use cairn_core::content::{Block, Cid, DagOrder, FileWalk, ImportOptions, Imported, Importer};
@@ -167,12 +168,21 @@ pub enum ReadError {
     Malformed(Cid, String),
 }
 
+/// Blocks a [`Reader`] asks for at once, ahead of the one it needs (an S3 store answers
+/// each request after a round trip; a few in flight keep the stream going).
+const READ_AHEAD: usize = 8;
+
 /// Reads a file's bytes `start..end` leaf by leaf from the blockstore (each block verified
-/// there), skipping subtrees outside the range: the core's [`FileWalk`] over the store.
+/// there), skipping subtrees outside the range: the core's [`FileWalk`] over the store. The
+/// next siblings are fetched together ([`READ_AHEAD`]), so memory holds at most that many
+/// blocks.
 #[derive(Debug)]
 pub struct Reader {
     blocks: Arc<dyn BlockStore>,
     walk: FileWalk,
+    /// Blocks fetched ahead, each as the store answered (an error is raised only if the block
+    /// is needed).
+    ahead: HashMap<Cid, Result<Option<Bytes>, BlockError>>,
 }
 
 impl Reader {
@@ -181,16 +191,23 @@ impl Reader {
         Self {
             blocks,
             walk: FileWalk::new(root, size, start, end),
+            ahead: HashMap::new(),
         }
     }
 
     /// The next piece of the range, or `None` at its end.
     pub async fn next_piece(&mut self) -> Result<Option<Vec<u8>>, ReadError> {
         while let Some(cid) = self.walk.next_block() {
+            if !self.ahead.contains_key(&cid) {
+                let wanted = self.walk.upcoming(READ_AHEAD);
+                let blocks = self.blocks.as_ref();
+                let fetched = futures::future::join_all(wanted.iter().map(|c| blocks.get(c))).await;
+                self.ahead.extend(wanted.into_iter().zip(fetched));
+            }
             let block = self
-                .blocks
-                .get(&cid)
-                .await?
+                .ahead
+                .remove(&cid)
+                .unwrap_or(Ok(None))?
                 .ok_or(ReadError::Missing(cid))?;
             let data = self
                 .walk

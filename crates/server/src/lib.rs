@@ -66,10 +66,13 @@ pub fn spawn_listener(documents: Arc<Documents>) {
             match documents.store.listen().await {
                 Ok(mut notifications) => loop {
                     match notifications.next().await {
-                        Ok(Notice::Changed(document, seq, at)) => {
+                        Ok(Notice::Changed(document, seq, at, committed)) => {
                             if let Some(at) = at {
                                 let lag = clock::now_ms().saturating_sub(at).max(0);
                                 metrics::notify_lag(Duration::from_millis(lag.unsigned_abs()));
+                            }
+                            if let Some(committed) = committed {
+                                documents.absorb(&document, committed);
                             }
                             documents.hub.publish(
                                 &document,

@@ -59,6 +59,26 @@ impl ServerProcess {
             .map_or(0, |kb| kb * 1024)
     }
 
+    /// Peak resident memory (MB) while `work` runs, sampled every 50 ms.
+    pub async fn peak_rss_during<F: std::future::Future>(&self, work: F) -> (f64, F::Output) {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let sampler = async {
+            let mut peak = self.rss_bytes();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(self.rss_bytes());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            peak
+        };
+        let work = async {
+            let out = work.await;
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            out
+        };
+        let (peak, out) = tokio::join!(sampler, work);
+        (peak as f64 / 1e6, out)
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -22,8 +22,9 @@ use crate::store::{FileQuery, FileRecord, NewFile, search_words};
 use futures::future::BoxFuture;
 
 const OCTET_STREAM: &str = "application/octet-stream";
-/// Bytes handed to the blocking importer at a time.
-const BATCH: usize = 1 << 20;
+/// Bytes hashed at a time; their blocks are then staged together (16 leaves: enough requests
+/// in flight to an S3 store, and one claim for all of them).
+const BATCH: usize = 4 << 20;
 
 pub(super) fn parse_cid(s: &str) -> Result<Cid, Error> {
     s.parse()

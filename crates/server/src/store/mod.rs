@@ -203,15 +203,27 @@ pub trait DocumentStore: Send + Sync + 'static {
 }
 
 /// A notification from [`Notifications::next`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// Some replica committed changes to this document, up to this `seq_no` if known; an
     /// unknown one also stands for an access change. With the commit's time (Unix ms, the
-    /// committing replica's clock) when the notification says.
-    Changed(DocumentId, Option<i64>, Option<i64>),
+    /// committing replica's clock) when the notification says, and the committed changes
+    /// when it carries them.
+    Changed(DocumentId, Option<i64>, Option<i64>, Option<Committed>),
     /// Notifications may have been missed (the connection dropped): treat every document as
     /// possibly changed.
     Lost,
+}
+
+/// The changes of one commit to a document, as a notification carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The document's newest row before the commit.
+    pub after: i64,
+    /// The commit's newest row.
+    pub seq: i64,
+    /// The encoded changes.
+    pub changes: Vec<Vec<u8>>,
 }
 
 /// A stream of "document changed" notifications.
@@ -249,8 +261,16 @@ pub trait Transaction: Send {
     ) -> Result<Vec<i64>, StoreError>;
 
     /// Announces, on commit, that `document` has rows up to `seq` (to every replica that
-    /// listens).
-    async fn notify(&mut self, document: &DocumentId, seq: i64) -> Result<(), StoreError>;
+    /// listens): rows `changes` (encoded changes) that follow row `after`, the document's
+    /// newest before this commit, so a replica whose cache holds `after` can take them without
+    /// reading them back (the notification leaves them out when they are too large for it).
+    async fn notify(
+        &mut self,
+        document: &DocumentId,
+        after: i64,
+        seq: i64,
+        changes: &[&[u8]],
+    ) -> Result<(), StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

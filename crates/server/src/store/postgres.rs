@@ -14,8 +14,8 @@ use super::inspect::inspect_store;
 use super::schema::schema_store;
 use super::shared::{document_store, transaction};
 use super::{
-    Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange, Transaction,
-    encode_deps, role_of, seq_i64,
+    Committed, Notice, Notifications, Role, Snapshot, StoreError, StoreOptions, StoredChange,
+    Transaction, encode_deps, role_of, seq_i64,
 };
 
 /// A batch of change rows: UNNEST turns the column arrays into rows; a change already stored
@@ -182,17 +182,50 @@ struct PgNotifications {
     listener: PgListener,
 }
 
-/// `"<document>"`, `"<document> <seq_no>"` or `"<document> <seq_no> <commit time, Unix ms>"`
-/// (replicas of earlier versions send the shorter forms).
-fn parse_payload(payload: &str) -> Option<(DocumentId, Option<i64>, Option<i64>)> {
+/// Longest notification payload sent with the changes in it (PostgreSQL takes up to 8000
+/// bytes); a larger commit is announced without them and read back by the other replicas.
+const MAX_PAYLOAD: usize = 7900;
+
+/// A commit's notification: `"<document> <seq_no> <commit time, Unix ms> <previous seq_no>
+/// <change hex>,<change hex>,..."`, or without the last two fields when the changes do not fit.
+fn payload(document: &DocumentId, after: i64, seq: i64, changes: &[&[u8]], now_ms: i64) -> String {
+    let head = format!("{document} {seq} {now_ms}");
+    let size: usize = changes.iter().map(|c| c.len() * 2 + 1).sum();
+    if changes.is_empty() || head.len() + 22 + size > MAX_PAYLOAD {
+        return head;
+    }
+    let hexes: Vec<String> = changes.iter().map(hex::encode).collect();
+    format!("{head} {after} {}", hexes.join(","))
+}
+
+/// `"<document>"` (an access change), `"<document> <seq_no>"`, `"<document> <seq_no> <commit
+/// time>"` (replicas of earlier versions send the shorter forms), or all that and the changes
+/// (see [`payload`]).
+fn parse_payload(payload: &str) -> Option<Notice> {
     let mut parts = payload.split(' ');
     let document = parts.next()?.parse().ok()?;
     let mut number = || match parts.next() {
         Some(n) => n.parse().ok().map(Some),
         None => Some(None),
     };
-    let (seq, at) = (number()?, number()?);
-    parts.next().is_none().then_some((document, seq, at))
+    let (seq, at, after) = (number()?, number()?, number()?);
+    let committed = match (seq, after, parts.next()) {
+        (Some(seq), Some(after), Some(hexes)) => Some(Committed {
+            after,
+            seq,
+            changes: hexes
+                .split(',')
+                .map(hex::decode)
+                .collect::<Result<_, _>>()
+                .ok()?,
+        }),
+        (_, None, None) => None,
+        _ => return None,
+    };
+    parts
+        .next()
+        .is_none()
+        .then_some(Notice::Changed(document, seq, at, committed))
 }
 
 #[async_trait]
@@ -204,9 +237,7 @@ impl Notifications for PgNotifications {
             match self.listener.try_recv().await? {
                 None => return Ok(Notice::Lost),
                 Some(n) => match parse_payload(n.payload()) {
-                    Some((document, seq, at)) => {
-                        return Ok(Notice::Changed(document, seq, at));
-                    }
+                    Some(notice) => return Ok(notice),
                     None => {
                         tracing::warn!(payload = n.payload(), "ignoring a malformed notification")
                     }
@@ -257,12 +288,62 @@ transaction!(PgTransaction {
         Ok(rows.into_iter().map(|(s,)| s).collect())
     }
 
-    async fn notify(&mut self, document: &DocumentId, seq: i64) -> Result<(), StoreError> {
+    async fn notify(
+        &mut self,
+        document: &DocumentId,
+        after: i64,
+        seq: i64,
+        changes: &[&[u8]],
+    ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(format!("{document} {seq} {}", crate::clock::now_ms()))
+            .bind(payload(document, after, seq, changes, crate::clock::now_ms()))
             .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 });
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn notifications_carry_small_commits_and_announce_large_ones() {
+        let doc = DocumentId::from_random_bytes([7; 16]);
+        let small: &[&[u8]] = &[b"\x85\x6f\x4a\x83one", b"two"];
+        let committed = Committed {
+            after: 41,
+            seq: 43,
+            changes: vec![small[0].to_vec(), small[1].to_vec()],
+        };
+        assert_eq!(
+            parse_payload(&payload(&doc, 41, 43, small, 1_000)),
+            Some(Notice::Changed(doc, Some(43), Some(1_000), Some(committed)))
+        );
+        let big = vec![0u8; 5_000];
+        let announced = payload(&doc, 41, 42, &[&big], 1_000);
+        assert!(
+            announced.len() < 100,
+            "too large: announced without the change"
+        );
+        assert_eq!(
+            parse_payload(&announced),
+            Some(Notice::Changed(doc, Some(42), Some(1_000), None))
+        );
+        // Earlier replicas' forms, and garbage.
+        assert_eq!(
+            parse_payload(&doc.to_string()),
+            Some(Notice::Changed(doc, None, None, None))
+        );
+        assert_eq!(
+            parse_payload(&format!("{doc} 9")),
+            Some(Notice::Changed(doc, Some(9), None, None))
+        );
+        assert!(parse_payload(&format!("{doc} 9 1 8")).is_none());
+        assert!(parse_payload(&format!("{doc} 9 1 8 zz")).is_none());
+        assert!(parse_payload("not-a-document 1").is_none());
+    }
+}

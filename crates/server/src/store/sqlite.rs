@@ -247,7 +247,13 @@ transaction!(SqliteTransaction {
         Ok(inserted)
     }
 
-    async fn notify(&mut self, _document: &DocumentId, _seq: i64) -> Result<(), StoreError> {
+    async fn notify(
+        &mut self,
+        _document: &DocumentId,
+        _after: i64,
+        _seq: i64,
+        _changes: &[&[u8]],
+    ) -> Result<(), StoreError> {
         Ok(()) // one process: the hub already knows
     }
 });
