@@ -7,7 +7,8 @@
 //!    in flight (the server's access pattern). MiB/s and the server's peak RSS.
 //! 2. Live-sync fan-out (the `live_sync` load, `CAIRN_BENCH_SCALE_CLIENTS` typists, 150 by
 //!    default) with the clients connecting through nginx to 1, 2 and 3 replicas that share
-//!    PostgreSQL and the bucket: delivery p50/p99 and each replica's CPU.
+//!    PostgreSQL and the bucket: delivery p50/p99, each replica's CPU, and how many database
+//!    backends wait for a lock on average (two replicas writing one document).
 //!
 //! Everything shares the machine's cores (2 here): the replicas, PostgreSQL, nginx, the S3
 //! peer and the load generator.
@@ -304,7 +305,7 @@ async fn fan_out_table(peer: &S3Peer, clients: usize, mut round: usize) -> usize
         fanout::TYPING.as_secs()
     );
     println!(
-        "{:>8} {:>9} {:>12} {:>8} {:>8} {:>8} {:>7} {:>7} {:>20} {:>9}",
+        "{:>8} {:>9} {:>12} {:>8} {:>8} {:>8} {:>7} {:>7} {:>20} {:>9} {:>10}",
         "replicas",
         "changes/s",
         "deliveries",
@@ -314,7 +315,8 @@ async fn fan_out_table(peer: &S3Peer, clients: usize, mut round: usize) -> usize
         "pg",
         "load",
         "CPU per replica",
-        "p99/1"
+        "p99/1",
+        "lock waits"
     );
     let mut one = None;
     for replicas in [1usize, 2, 3] {
@@ -332,7 +334,9 @@ async fn fan_out_table(peer: &S3Peer, clients: usize, mut round: usize) -> usize
         let urls: Vec<&str> = servers.iter().map(|s| s.url.as_str()).collect();
         let nginx = Nginx::start(&urls);
         let refs: Vec<&ServerProcess> = servers.iter().collect();
+        let waits = LockWaits::start(&database).await;
         let run = fanout::fan_out(&nginx.url, &refs, round, clients).await;
+        let waits = waits.mean().await;
         let p99_one = *one.get_or_insert(run.p99_ms);
         let cpus: Vec<String> = run
             .server_cpu
@@ -340,7 +344,7 @@ async fn fan_out_table(peer: &S3Peer, clients: usize, mut round: usize) -> usize
             .map(|c| format!("{:.0}%", c * 100.0))
             .collect();
         println!(
-            "{:>8} {:>9.0} {:>12} {:>8.1} {:>8.1} {:>8.1} {:>6.0}% {:>6.0}% {:>20} {:>8.2}x",
+            "{:>8} {:>9.0} {:>12} {:>8.1} {:>8.1} {:>8.1} {:>6.0}% {:>6.0}% {:>20} {:>8.2}x {:>10.2}",
             replicas,
             run.rate,
             format!("{}/{}", run.delivered, run.expected),
@@ -350,8 +354,48 @@ async fn fan_out_table(peer: &S3Peer, clients: usize, mut round: usize) -> usize
             run.pg_cpu * 100.0,
             run.load_cpu * 100.0,
             cpus.join(" "),
-            run.p99_ms / p99_one
+            run.p99_ms / p99_one,
+            waits
         );
     }
     round
+}
+
+/// Samples, every 20 ms, how many of the database's backends wait for a lock (a document's
+/// row lock: two replicas writing one document): the profile of the fan-out's tail.
+struct LockWaits {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<(u64, u64)>,
+}
+
+impl LockWaits {
+    async fn start(database: &str) -> Self {
+        let pool = sqlx::PgPool::connect(database).await.unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let (mut samples, mut waiting) = (0u64, 0u64);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && samples < 10_000 {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                samples += 1;
+                waiting += n.unsigned_abs();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            (samples, waiting)
+        });
+        Self { stop, task }
+    }
+
+    /// Mean backends waiting for a lock over the samples.
+    async fn mean(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (samples, waiting) = self.task.await.unwrap();
+        waiting as f64 / samples.max(1) as f64
+    }
 }

@@ -170,7 +170,7 @@ pub enum ReadError {
 
 /// Blocks a [`Reader`] asks for at once, ahead of the one it needs (an S3 store answers
 /// each request after a round trip; a few in flight keep the stream going).
-const READ_AHEAD: usize = 8;
+const READ_AHEAD: usize = 4;
 
 /// Reads a file's bytes `start..end` leaf by leaf from the blockstore (each block verified
 /// there), skipping subtrees outside the range: the core's [`FileWalk`] over the store. The

@@ -22,9 +22,9 @@ use crate::store::{FileQuery, FileRecord, NewFile, search_words};
 use futures::future::BoxFuture;
 
 const OCTET_STREAM: &str = "application/octet-stream";
-/// Bytes hashed at a time; their blocks are then staged together (16 leaves: enough requests
-/// in flight to an S3 store, and one claim for all of them).
-const BATCH: usize = 4 << 20;
+/// Bytes hashed at a time; their blocks are then staged together (4 leaves, one claim on S3).
+/// 4 MiB measured barely faster on the S3 test peer and raised the server's RSS by ~20 MB.
+const BATCH: usize = 1 << 20;
 
 pub(super) fn parse_cid(s: &str) -> Result<Cid, Error> {
     s.parse()
