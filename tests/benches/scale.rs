@@ -197,13 +197,17 @@ fn serve_args(peer: Option<&S3Peer>) -> Vec<String> {
 }
 
 fn start(name: &str, database: &str, args: &[String]) -> ServerProcess {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    start_server_in(
+    start_in(
         name,
-        Some(database),
+        database,
         &cairn_harness::temp_dir("cairn-bench-scale"),
-        &args,
+        args,
     )
+}
+
+fn start_in(name: &str, database: &str, data: &Path, args: &[String]) -> ServerProcess {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    start_server_in(name, Some(database), data, &args)
 }
 
 #[tokio::main]
@@ -215,6 +219,11 @@ async fn main() {
     }
     if only != "files" {
         fan_out_over_replicas(&peer).await;
+    }
+    let root = peer.root.clone();
+    drop(peer);
+    if let Some(dir) = root.parent() {
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -242,19 +251,23 @@ async fn files(peer: &S3Peer) {
     }
     let _ = std::fs::remove_dir_all(peer.root.join(BUCKET).join("bench"));
     {
-        let server = start(
+        let data = dir.join("fs-server");
+        let server = start_in(
             "scale-fs",
             &postgres::durable().fresh_database().await,
+            &data,
             &serve_args(None),
         );
         rows.push(
             through_server("cairn, --blockstore fs (local disk)", &server, &input, &cid).await,
         );
+        drop(server);
+        let _ = std::fs::remove_dir_all(&data); // its 1 GiB of blocks
     }
     let store = s3_client(peer);
     rows.push(raw_one_object(&store, &input).await);
     rows.push(raw_blocks(&store, &input).await);
-    std::fs::remove_file(&input).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 
     println!();
     println!(

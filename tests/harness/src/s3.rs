@@ -3,7 +3,8 @@
 //!
 //! It listens on 127.0.0.1 only, with one bucket ([`BUCKET`]) made at start. [`S3Peer::stop`]
 //! kills it (an outage); [`S3Peer::start_again`] brings it back on the same port and data. It
-//! is killed when the guard drops, and by a watchdog if the test process dies.
+//! is killed when the guard drops (its objects removed), and by a watchdog if the test process
+//! dies.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -129,8 +130,10 @@ impl S3Peer {
 }
 
 impl Drop for S3Peer {
+    /// Kills the peer and removes its objects (its log stays beside them, for a failed test).
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
