@@ -31,6 +31,24 @@ impl Connections {
         })
     }
 
+    /// Open connections of every user.
+    pub fn total(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
+
+    /// Waits (polling, up to `limit`) until every connection has closed: at shutdown, each
+    /// sends its going-away frame and drops its slot; the process must not exit before.
+    pub async fn wait_closed(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.total() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn open_for(&self, user: &str) -> usize {
         self.open
             .lock()

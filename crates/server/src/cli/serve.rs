@@ -188,6 +188,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     // The one line on stdout: scripts and the test harness read the URL from it.
     println!("cairn listening on http://{addr}/");
     let stopping = lifecycle.clone();
+    let connections = state.connections.clone();
     let mut server = tokio::spawn(serve(listener, state, async move {
         stopping.stopping().await;
     }));
@@ -209,6 +210,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             "requests still in flight at the deadline; exiting"
         ),
     }
+    // Upgraded WebSockets run in tasks of their own, outside the server's graceful shutdown:
+    // let each send its going-away frame before the runtime ends.
+    connections.wait_closed(Duration::from_secs(5)).await;
     if let Some(worker) = pin_worker {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
