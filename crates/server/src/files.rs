@@ -13,7 +13,7 @@ use cairn_core::content::{Block, Cid, DagOrder, FileWalk, ImportOptions, Importe
 
 use bytes::Bytes;
 
-use crate::blocks::{BlockError, BlockStore, Claims, Staging};
+use crate::blocks::{BlockError, BlockStore, Claims, Staging, on_blocking_pool};
 use crate::store::FileStore;
 
 /// Upload limits, from configuration.
@@ -123,19 +123,12 @@ impl Upload {
         &mut self,
         work: impl FnOnce(&mut Importer, &mut Vec<Block>) + Send + 'static,
     ) -> Result<Vec<Block>, BlockError> {
-        let mut importer = self
-            .importer
-            .take()
-            .ok_or_else(|| BlockError::Io(std::io::Error::other("upload used after a failure")))?;
-        let (importer, blocks) = tokio::task::spawn_blocking(move || {
+        on_blocking_pool(&mut self.importer, move |importer| {
             let mut blocks = Vec::new();
-            work(&mut importer, &mut blocks);
-            (importer, blocks)
+            work(importer, &mut blocks);
+            blocks
         })
         .await
-        .map_err(|e| BlockError::Io(std::io::Error::other(e)))?;
-        self.importer = Some(importer);
-        Ok(blocks)
     }
 
     /// Ends the file: its root CID, sizes, and the staged blocks (committed by the caller

@@ -17,7 +17,9 @@ use bytes::Bytes;
 use cairn_core::content::{Block, Cid};
 use futures::stream::BoxStream;
 
-use super::{BlockError, BlockStore, Claims, Staging, is_digest, is_upload_id, verified};
+use super::{
+    BlockError, BlockStore, Claims, Staging, is_digest, is_upload_id, on_blocking_pool, verified,
+};
 
 /// Blocks on the local filesystem (see the module docs). Cheap to clone.
 #[derive(Debug, Clone)]
@@ -364,18 +366,7 @@ impl FsStaging {
         &mut self,
         work: impl FnOnce(&mut Staged) -> Result<T, BlockError> + Send + 'static,
     ) -> Result<T, BlockError> {
-        let mut state = self
-            .state
-            .take()
-            .ok_or_else(|| BlockError::Io(std::io::Error::other("staging used after a failure")))?;
-        let (state, result) = tokio::task::spawn_blocking(move || {
-            let result = work(&mut state);
-            (state, result)
-        })
-        .await
-        .map_err(|e| BlockError::Io(std::io::Error::other(e)))?;
-        self.state = Some(state);
-        result
+        on_blocking_pool(&mut self.state, work).await?
     }
 }
 

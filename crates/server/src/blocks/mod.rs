@@ -154,6 +154,26 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Runs `work` on the value in `slot` on tokio's blocking pool and puts the value back (an
+/// importer hashing, a staging directory writing). A slot left empty by a panic in `work`
+/// says so on its next use.
+pub(crate) async fn on_blocking_pool<T: Send + 'static, R: Send + 'static>(
+    slot: &mut Option<T>,
+    work: impl FnOnce(&mut T) -> R + Send + 'static,
+) -> Result<R, BlockError> {
+    let mut value = slot
+        .take()
+        .ok_or_else(|| BlockError::Io(std::io::Error::other("used after a failure")))?;
+    let (value, out) = tokio::task::spawn_blocking(move || {
+        let out = work(&mut value);
+        (value, out)
+    })
+    .await
+    .map_err(|e| BlockError::Io(std::io::Error::other(e)))?;
+    *slot = Some(value);
+    Ok(out)
+}
+
 /// Checks `data` against `cid` (for puts).
 pub(crate) fn verified(cid: &Cid, data: &[u8]) -> Result<(), BlockError> {
     if cid.verifies(data) {

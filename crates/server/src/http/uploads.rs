@@ -176,7 +176,7 @@ async fn append_body(
     }
     let size = upload.size;
     let mut received = upload.received;
-    let mut buf = Vec::with_capacity(WRITE);
+    let mut buf = bytes::BytesMut::with_capacity(WRITE);
     let mut body = request.into_body().into_data_stream();
     let mut failure = None;
     let chunk = DEFAULT_CHUNK_SIZE;
@@ -213,7 +213,7 @@ async fn append_body(
             0
         };
         if take > 0 {
-            let bytes = bytes::Bytes::from(buf.drain(..take).collect::<Vec<u8>>());
+            let bytes = buf.split_to(take).freeze();
             let offset = u64::try_from(received).map_err(internal)?;
             state.files.blocks.write_part(&id, offset, bytes).await?;
             let next = received + take as i64;
