@@ -184,7 +184,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(storage = %state.documents.store.describe(), dev_auth = config.dev_auth, "cairn ready");
+    tracing::info!(
+        storage = %state.documents.store.describe(),
+        blocks = %state.files.blocks.describe(),
+        dev_auth = config.dev_auth,
+        "cairn ready"
+    );
     // The one line on stdout: scripts and the test harness read the URL from it.
     println!("cairn listening on http://{addr}/");
     let stopping = lifecycle.clone();
