@@ -142,23 +142,13 @@ pub async fn status(
 
 /// `PATCH /v1/uploads/{id}`.
 ///
-/// The work runs in a task of its own: a client whose connection drops mid-body cancels the
-/// request, but what it sent still reaches the store (its whole chunks) and the session.
+/// Each write is recorded as soon as it is stored, so a request cancelled with its
+/// connection keeps every write before the one in flight (and releases the session at once:
+/// a task outliving its connection would hold it busy).
 pub async fn append(
     State(state): State<AppState>,
     User(user): User,
     Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, Error> {
-    tokio::spawn(append_body(state, user, id, request))
-        .await
-        .map_err(internal)?
-}
-
-async fn append_body(
-    state: AppState,
-    user: String,
-    id: String,
     request: Request,
 ) -> Result<Response, Error> {
     let upload = session(&state, &user, &id).await?;
