@@ -1,5 +1,5 @@
 // DocHandle: one document of a repo — read it as plain JSON, change it, follow its changes.
-import { call, callSync, CairnError } from './errors.js';
+import { call, callSync, CairnError, wrap } from './errors.js';
 import { record } from './proxy.js';
 
 export class DocHandle {
@@ -33,12 +33,16 @@ export class DocHandle {
    * IndexedDB with its outbox entry). `change(d => { d.title = 'x' })` records what the
    * function does to a draft; `change([{op, path, ...}])` applies path operations.
    */
-  async change(fnOrOps) {
+  change(fnOrOps) {
     let ops = fnOrOps;
-    if (typeof fnOrOps === 'function') ops = record(this.value(), fnOrOps);
-    if (!Array.isArray(ops)) throw new CairnError('change takes a function or an array of operations', 'E_INVALID_ARGUMENT');
-    if (ops.length === 0) return;
-    await this.#repo.changeDocument(this.id, ops);
+    try {
+      if (typeof fnOrOps === 'function') ops = record(this.value(), fnOrOps);
+    } catch (e) {
+      return Promise.reject(wrap(e));
+    }
+    if (!Array.isArray(ops)) return Promise.reject(new CairnError('change takes a function or an array of operations', 'E_INVALID_ARGUMENT'));
+    if (ops.length === 0) return Promise.resolve();
+    return this.#repo.changeDocument(this.id, ops);
   }
 
   put(path, value) {

@@ -21,7 +21,8 @@ export class Repo extends EventTarget {
   #WasmRepo;
   #roundWaiters = new Map();
   #queuedSoon = false;
-  #outgoing = [];
+  #outgoing = new Set();
+  #commits = new WeakMap();
   /** @internal */
   wasm;
   /** Sync status; every update also fires a `status` event. */
@@ -278,11 +279,31 @@ export class Repo extends EventTarget {
     callSync(() => this.wasm.close());
   }
 
-  /** @internal Called by DocHandle.change. */
-  async changeDocument(id, ops) {
-    const change = await call(() => this.wasm.change(id, ops));
-    if (!change) return;
-    this.#broadcast(id, change);
+  /**
+   * @internal Called by DocHandle.change. The change is applied at once; every change of a
+   * document that goes into one group commit shares one wasm promise, and what follows a
+   * commit (telling the other tabs, notifying subscribers, counting the queue) runs once per
+   * commit, not once per change.
+   */
+  changeDocument(id, ops) {
+    let done;
+    try {
+      done = this.wasm.change(id, ops);
+    } catch (e) {
+      return Promise.reject(wrap(e));
+    }
+    if (done === undefined) return Promise.resolve();
+    let followed = this.#commits.get(done);
+    if (!followed) {
+      followed = done.then(() => this.#committed(id), (e) => { throw wrap(e); });
+      this.#commits.set(done, followed);
+    }
+    return followed;
+  }
+
+  /** A group commit of local changes to `id` is durable. */
+  #committed(id) {
+    this.#broadcast(id);
     this.#handles.get(id)?.notify('local');
     this.#counted();
   }
@@ -301,10 +322,19 @@ export class Repo extends EventTarget {
     this.#queued();
   }
 
-  /** Tells the other tabs about a local change; a burst goes out as one message. */
-  #broadcast(id, data) {
-    if (this.#outgoing.push({ id, data }) > 1) return;
-    setTimeout(() => this.#tabs.post({ type: 'changes', changes: this.#outgoing.splice(0) }), 0);
+  /**
+   * Tells the other tabs that changes to `id` are stored (they read them from IndexedDB if
+   * they have it loaded); a burst goes out as one message.
+   */
+  #broadcast(id) {
+    if (this.#outgoing.has(id)) return;
+    this.#outgoing.add(id);
+    if (this.#outgoing.size > 1) return;
+    setTimeout(() => {
+      const ids = [...this.#outgoing];
+      this.#outgoing.clear();
+      this.#tabs.post({ type: 'stored', ids });
+    }, 0);
   }
 
   /**
@@ -433,7 +463,13 @@ export class Repo extends EventTarget {
 
   async #message(m) {
     switch (m?.type) {
+      case 'stored':
+        for (const id of m.ids) {
+          if (await this.wasm.refreshLoaded(id).catch(() => false)) this.#handles.get(id)?.notify('tab');
+        }
+        break;
       case 'changes': {
+        // From a tab of an earlier version of this package: the change bytes themselves.
         const changed = new Set();
         for (const { id, data } of m.changes) {
           try {

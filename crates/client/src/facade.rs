@@ -9,7 +9,10 @@ use wasm_bindgen_futures::future_to_promise;
 
 use cairn_core::content::CidVersion;
 
-use crate::engine::{FileOp, PutOptions};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::engine::{Applied, FileOp, PutOptions, Ticket};
 use crate::storage::files::file_to_js;
 use crate::storage::outbox_entry_to_js;
 use crate::{ClientError, Engine, Remote, parse_ops};
@@ -55,11 +58,57 @@ fn remote(server: String, token: String) -> Remote {
     Remote { server, token }
 }
 
+/// Document ids already parsed (a bs58check id costs two sha-256 to check): the same few
+/// ids come with every change.
+#[derive(Debug, Default)]
+struct Ids(RefCell<HashMap<String, DocumentId>>);
+
+impl Ids {
+    fn parse(&self, id: &str) -> Result<DocumentId, ClientError> {
+        if let Some(doc) = self.0.borrow().get(id) {
+            return Ok(*doc);
+        }
+        let doc = parse_id(id)?;
+        let mut known = self.0.borrow_mut();
+        if known.len() >= 1024 {
+            known.clear();
+        }
+        known.insert(id.to_owned(), doc);
+        Ok(doc)
+    }
+}
+
+/// The promise of each document's share of the group commit being gathered, so a burst of
+/// changes makes one promise per document, not one per change.
+#[derive(Debug, Default)]
+struct Commits(RefCell<HashMap<DocumentId, (u64, Promise)>>);
+
+impl Commits {
+    fn promise(&self, ticket: Ticket) -> Promise {
+        let mut commits = self.0.borrow_mut();
+        if let Some((commit, promise)) = commits.get(&ticket.doc)
+            && *commit == ticket.commit
+        {
+            return promise.clone();
+        }
+        commits.retain(|_, (commit, _)| *commit == ticket.commit);
+        let (commit, doc) = (ticket.commit, ticket.doc);
+        let made = promise(async move {
+            ticket.wait().await?;
+            Ok(JsValue::UNDEFINED)
+        });
+        commits.insert(doc, (commit, made.clone()));
+        made
+    }
+}
+
 /// A repository (JS: `WasmRepo`). Every method that touches storage returns a promise.
 #[wasm_bindgen(js_name = WasmRepo)]
 #[derive(Debug)]
 pub struct WasmRepo {
     engine: Engine,
+    ids: Ids,
+    commits: Commits,
 }
 
 #[wasm_bindgen(js_class = WasmRepo)]
@@ -69,6 +118,8 @@ impl WasmRepo {
         promise(async move {
             Ok(WasmRepo {
                 engine: Engine::open(&name).await?,
+                ids: Ids::default(),
+                commits: Commits::default(),
             }
             .into())
         })
@@ -116,13 +167,25 @@ impl WasmRepo {
         promise(async move { Ok(JsValue::from_bool(engine.refresh(&parse_id(&id)?).await?)) })
     }
 
+    /// `refreshLoaded(id): Promise<boolean>` — the same, for a document in memory only (another
+    /// tab said it stored changes to it); `false` when it is not loaded here.
+    #[wasm_bindgen(js_name = refreshLoaded)]
+    pub fn refresh_loaded(&self, id: String) -> Promise {
+        let engine = self.engine.clone();
+        promise(async move {
+            Ok(JsValue::from_bool(
+                engine.refresh_loaded(&parse_id(&id)?).await?,
+            ))
+        })
+    }
+
     /// The loaded document as plain JavaScript.
     pub fn value(&self, id: &str) -> Result<JsValue, JsValue> {
-        Ok(self.engine.with_doc(&parse_id(id)?, |d| d.value())?)
+        Ok(self.engine.with_doc(&self.ids.parse(id)?, |d| d.value())?)
     }
 
     pub fn heads(&self, id: &str) -> Result<Vec<String>, JsValue> {
-        let heads = self.engine.with_doc(&parse_id(id)?, |d| d.heads())?;
+        let heads = self.engine.with_doc(&self.ids.parse(id)?, |d| d.heads())?;
         Ok(heads.iter().map(ToString::to_string).collect())
     }
 
@@ -130,17 +193,25 @@ impl WasmRepo {
         Ok(self.engine.with_doc(&parse_id(id)?, |d| d.history())?)
     }
 
-    /// `change(id, ops): Promise<Uint8Array | undefined>` — applies path operations as one
-    /// change; resolves with the change once it and its outbox entry are stored.
-    pub fn change(&self, id: String, ops: JsValue) -> Promise {
-        let engine = self.engine.clone();
-        promise(async move {
-            let ops = parse_ops(&ops)?;
-            let change = engine.change(&parse_id(&id)?, &ops).await?;
-            Ok(change.map_or(JsValue::UNDEFINED, |c| {
-                Uint8Array::from(c.bytes.as_slice()).into()
-            }))
-        })
+    /// `change(id, ops): Promise<void> | undefined` — applies path operations as one change
+    /// (at once, when the document is loaded) and returns a promise that resolves once it and
+    /// its outbox entry are committed; `undefined` if they changed nothing. Every change of a
+    /// document in one group commit gets the same promise.
+    pub fn change(&self, id: &str, ops: JsValue) -> Result<JsValue, JsValue> {
+        let doc = self.ids.parse(id)?;
+        let parsed = parse_ops(&ops)?;
+        match self.engine.change_now(&doc, &parsed)? {
+            Applied::Queued(ticket) => Ok(self.commits.promise(ticket).into()),
+            Applied::Unchanged => Ok(JsValue::UNDEFINED),
+            Applied::NotLoaded => {
+                let engine = self.engine.clone();
+                Ok(promise(async move {
+                    engine.change(&doc, &parsed).await?;
+                    Ok(JsValue::UNDEFINED)
+                })
+                .into())
+            }
+        }
     }
 
     /// Merges changes another tab stored (memory only); whether the document changed.

@@ -238,14 +238,13 @@ async fn delete_file_cancels_the_upload_and_keeps_shared_blocks() {
     cairn_client::delete_database(&name).await.unwrap();
 }
 
-/// A version 2 database (before files) upgrades to version 3 keeping what it held.
-#[wasm_bindgen_test]
-async fn a_version_2_database_upgrades_and_keeps_its_data() {
-    use rexie::{Index, ObjectStore, Rexie, TransactionMode};
+/// A database of an earlier schema `version` (2: before files, 3: before the outbox's status
+/// index), as that version of the SDK made it.
+async fn old_database(name: &str, version: u32) -> rexie::Rexie {
+    use rexie::{Index, ObjectStore, Rexie};
 
-    let name = unique_name("upgrade");
-    let v2 = Rexie::builder(&cairn_client::database_name(&name))
-        .version(2)
+    let mut builder = Rexie::builder(&cairn_client::database_name(name))
+        .version(version)
         .add_object_store(ObjectStore::new("documents").key_path("id"))
         .add_object_store(
             ObjectStore::new("changes")
@@ -259,10 +258,22 @@ async fn a_version_2_database_upgrades_and_keeps_its_data() {
                 .auto_increment(true),
         )
         .add_object_store(ObjectStore::new("sync").key_path("doc"))
-        .add_object_store(ObjectStore::new("meta").key_path("key"))
-        .build()
-        .await
-        .unwrap();
+        .add_object_store(ObjectStore::new("meta").key_path("key"));
+    if version >= 3 {
+        builder = builder
+            .add_object_store(ObjectStore::new("blocks").key_path("cid"))
+            .add_object_store(ObjectStore::new("files").key_path("cid"));
+    }
+    builder.build().await.unwrap()
+}
+
+/// A version 2 database (before files) upgrades to version 3 keeping what it held.
+#[wasm_bindgen_test]
+async fn a_version_2_database_upgrades_and_keeps_its_data() {
+    use rexie::TransactionMode;
+
+    let name = unique_name("upgrade");
+    let v2 = old_database(&name, 2).await;
     let record = js_sys::Object::new();
     Reflect::set(&record, &"key".into(), &"token".into()).unwrap();
     Reflect::set(&record, &"value".into(), &"kept".into()).unwrap();
@@ -276,6 +287,36 @@ async fn a_version_2_database_upgrades_and_keeps_its_data() {
     let engine = cairn_client::Engine::open(&name).await.unwrap();
     assert_eq!(engine.token().await.unwrap().as_deref(), Some("kept"));
     assert_eq!(engine.files().await.unwrap(), vec![]);
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}
+
+/// A version 3 database (before the outbox's `by_status` index) upgrades to version 4: the
+/// index covers the entries it already held, so `pending` counts them without reading them.
+#[wasm_bindgen_test]
+async fn a_version_3_outbox_is_indexed_by_status_on_upgrade() {
+    use rexie::TransactionMode;
+
+    let name = unique_name("upgrade3");
+    let v3 = old_database(&name, 3).await;
+    let tx = v3
+        .transaction(&["outbox"], TransactionMode::ReadWrite)
+        .unwrap();
+    let outbox = tx.store("outbox").unwrap();
+    for status in ["pending", "failed", "pending"] {
+        let record = js_sys::Object::new();
+        Reflect::set(&record, &"status".into(), &status.into()).unwrap();
+        outbox.add(&record, None).await.unwrap();
+    }
+    tx.done().await.unwrap();
+    v3.close();
+
+    let engine = cairn_client::Engine::open(&name).await.unwrap();
+    assert_eq!(
+        engine.pending().await.unwrap(),
+        2,
+        "every entry but the failed one"
+    );
     engine.close();
     cairn_client::delete_database(&name).await.unwrap();
 }

@@ -182,6 +182,7 @@ async fn the_outbox_keeps_order_and_drops_only_acknowledged_entries() {
 async fn a_burst_of_changes_is_written_in_few_transactions() {
     let engine = Engine::open(&unique_name("burst")).await.unwrap();
     let id = engine.create(&js("{}")).await.unwrap();
+    let rows = engine.stored_rows(&id).await.unwrap();
     let before = LOCAL_WRITE_TRANSACTIONS.load(Ordering::Relaxed);
     let changes = (0..100).map(|i| {
         let engine = engine.clone();
@@ -199,10 +200,21 @@ async fn a_burst_of_changes_is_written_in_few_transactions() {
         transactions <= 2,
         "100 changes took {transactions} transactions"
     );
+    let entries = engine.outbox().await.unwrap();
     assert_eq!(
-        engine.outbox().await.unwrap().len(),
+        entries.len(),
+        1,
+        "the burst's changes share one outbox entry"
+    );
+    assert_eq!(
+        entries[0].kind.change_count(),
         100,
-        "each change has its durable outbox entry"
+        "every change is in the durable entry"
+    );
+    assert_eq!(
+        engine.stored_rows(&id).await.unwrap(),
+        rows + 1,
+        "one change row holds the burst"
     );
 }
 
@@ -235,15 +247,29 @@ async fn many_changes_compact_into_a_snapshot_and_reload_identically() {
     let name = unique_name("compact");
     let engine = Engine::open(&name).await.unwrap();
     let id = engine.create(&js(r#"{"n":0}"#)).await.unwrap();
+    // About 300 KiB of changes, one commit each: rows are folded into the snapshot whenever
+    // they have grown as large as it (at least 64 KiB).
+    // (Automerge deflates changes: the filler must not compress.)
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     for n in 1..=300 {
-        engine
-            .change(&id, &[put(vec![key("n")], &n.to_string())])
-            .await
-            .unwrap();
+        let filler: String = (0..1024)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                char::from(b'a' + (seed % 26) as u8)
+            })
+            .collect();
+        let filler = format!("\"{filler}\"");
+        let ops = [
+            put(vec![key("n")], &n.to_string()),
+            put(vec![key("filler")], &filler),
+        ];
+        engine.change(&id, &ops).await.unwrap();
     }
     let heads = engine.with_doc(&id, |d| d.heads()).unwrap();
     let rows = engine.stored_rows(&id).await.unwrap();
-    assert!(rows < 256, "rows were folded into a snapshot ({rows} left)");
+    assert!(rows < 70, "rows were folded into a snapshot ({rows} left)");
     let reopened = Engine::open(&name).await.unwrap();
     reopened.load(&id).await.unwrap();
     assert_eq!(reopened.with_doc(&id, |d| d.heads()).unwrap(), heads);

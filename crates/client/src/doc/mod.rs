@@ -14,6 +14,11 @@ use wasm_bindgen::JsValue;
 pub use self::ops::{Op, Seg, parse as parse_ops};
 use crate::ClientError;
 
+/// Rows since the snapshot that make compaction due whatever their size.
+pub const COMPACT_ROWS: usize = 1_000;
+/// Bytes of rows since the snapshot that make compaction due while the snapshot is smaller.
+pub const COMPACT_MIN_BYTES: usize = 64 << 10;
+
 /// A change just made locally: its hash and encoded bytes.
 #[derive(Debug, Clone)]
 pub struct LocalChange {
@@ -28,8 +33,11 @@ pub struct Document {
     doc: AutoCommit,
     /// The key of the newest stored change row applied (rows are read in key order).
     pub last_row: f64,
-    /// Change rows stored since the snapshot (how much compaction would save).
-    pub rows_since_snapshot: usize,
+    /// Change rows stored since the snapshot, and their bytes (how much compaction would save).
+    rows_since_snapshot: usize,
+    bytes_since_snapshot: usize,
+    /// The size of the stored snapshot.
+    snapshot_bytes: usize,
     /// The server's heads after the last successful sync.
     pub server_heads: Vec<ChangeHash>,
 }
@@ -42,6 +50,8 @@ impl Document {
             doc: AutoCommit::new(),
             last_row: 0.0,
             rows_since_snapshot: 0,
+            bytes_since_snapshot: 0,
+            snapshot_bytes: 0,
             server_heads: Vec::new(),
         }
     }
@@ -57,6 +67,7 @@ impl Document {
             document.doc = AutoCommit::load(bytes).map_err(|e| {
                 ClientError::Storage(format!("the snapshot of {id} is unreadable: {e}"))
             })?;
+            document.snapshot_bytes = bytes.len();
         }
         document.apply_rows(rows)?;
         Ok(document)
@@ -74,9 +85,34 @@ impl Document {
                 ClientError::Storage(format!("a stored change of {} is unreadable: {e}", self.id))
             })?;
             self.last_row = self.last_row.max(key);
-            self.rows_since_snapshot += 1;
+            self.stored(1, bytes.len());
         }
         Ok(self.doc.get_heads() != before)
+    }
+
+    /// Counts rows stored (or read) since the snapshot.
+    pub fn stored(&mut self, rows: usize, bytes: usize) {
+        self.rows_since_snapshot += rows;
+        self.bytes_since_snapshot += bytes;
+    }
+
+    /// Whether the rows since the snapshot should be folded into it: once they weigh as much
+    /// as the snapshot (at least [`COMPACT_MIN_BYTES`]), so a document that grows is saved
+    /// about once per doubling and the work stays proportional to what is written; or once
+    /// there are [`COMPACT_ROWS`] of them, so loading reads a bounded number of rows.
+    pub fn compaction_due(&self) -> bool {
+        self.rows_since_snapshot >= COMPACT_ROWS
+            || (self.rows_since_snapshot > 1
+                && self.bytes_since_snapshot >= self.snapshot_bytes.max(COMPACT_MIN_BYTES))
+    }
+
+    /// The snapshot that replaces the stored one and its rows.
+    pub fn compacted(&mut self) -> Vec<u8> {
+        let snapshot = self.doc.save();
+        self.rows_since_snapshot = 0;
+        self.bytes_since_snapshot = 0;
+        self.snapshot_bytes = snapshot.len();
+        snapshot
     }
 
     /// Merges Automerge bytes (changes or a saved document); returns whether anything changed.

@@ -9,10 +9,12 @@
 //! reads rows written by the others (`refresh`), and the outbox is read from storage at every
 //! round. No `RefCell` borrow is held across an `await`.
 
+mod commit;
 mod files;
 mod sync;
 mod transfer;
 
+pub use self::commit::{Applied, Ticket};
 pub use self::files::{BlobImport, PutOptions};
 pub use self::sync::Handled;
 pub use self::transfer::FileOp;
@@ -21,19 +23,15 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use cairn_core::outbox::{OpKind, OpStatus, OutboxEntry};
+use cairn_core::outbox::{OpStatus, OutboxEntry};
 use cairn_core::retry::RetryPolicy;
 use cairn_core::{DocumentId, OpId};
-use futures::channel::oneshot;
 use rexie::Rexie;
 use wasm_bindgen::JsValue;
 
 use crate::ClientError;
 use crate::doc::{Document, LocalChange, Op, Seg};
-use crate::storage::{self, LocalWrite};
-
-/// Fold a document's change rows into its snapshot once this many piled up.
-const COMPACT_EVERY: usize = 256;
+use crate::storage;
 
 /// Now, in milliseconds since the epoch (drivers may read the clock; the core may not).
 pub fn now() -> f64 {
@@ -45,14 +43,11 @@ pub fn new_op_id() -> OpId {
     OpId::from_bytes(*uuid::Uuid::new_v4().as_bytes())
 }
 
-type Waiter = oneshot::Sender<Result<(), ClientError>>;
-
 #[derive(Debug, Default)]
 struct State {
     docs: HashMap<DocumentId, Document>,
-    /// Local writes waiting for the next group commit.
-    pending: Vec<(LocalWrite, Waiter)>,
-    flushing: bool,
+    /// Local changes waiting for the next group commit.
+    commit: commit::Gathering,
     in_flight: Option<sync::InFlight>,
     next_request: u64,
     /// A file operation is being carried out (one at a time per engine).
@@ -135,6 +130,15 @@ impl Engine {
         self.with_doc(id, |d| d.apply_rows(rows))?
     }
 
+    /// Like [`refresh`](Self::refresh), but only for a document already in memory (another
+    /// tab stored rows of it); `false` when it is not loaded.
+    pub async fn refresh_loaded(&self, id: &DocumentId) -> Result<bool, ClientError> {
+        if !self.state().docs.contains_key(id) {
+            return Ok(false);
+        }
+        self.refresh(id).await
+    }
+
     /// Runs `f` on the loaded document `id`.
     pub fn with_doc<T>(
         &self,
@@ -179,7 +183,7 @@ impl Engine {
         let mut doc = Document::new(id);
         let change = doc.change(&ops, now() as i64)?;
         self.state().docs.insert(id, doc);
-        self.commit(id, change, true).await?;
+        self.queue(id, change.map(|c| c.bytes), true).wait().await?;
         Ok(id)
     }
 
@@ -192,121 +196,26 @@ impl Engine {
     ) -> Result<Option<LocalChange>, ClientError> {
         self.load(id).await?;
         let change = self.with_doc(id, |d| d.change(ops, now() as i64))??;
-        if change.is_some() {
-            self.commit(*id, change.clone(), false).await?;
+        if let Some(c) = &change {
+            self.queue(*id, Some(c.bytes.clone()), false).wait().await?;
         }
         Ok(change)
     }
 
-    /// Queues a local write for the next group commit and waits for it.
-    async fn commit(
-        &self,
-        doc: DocumentId,
-        change: Option<LocalChange>,
-        new: bool,
-    ) -> Result<(), ClientError> {
-        let entry = change.as_ref().map(|c| OutboxEntry {
-            id: new_op_id(),
-            seq: 0, // the database assigns it
-            kind: OpKind::DocumentChanges {
-                document: doc,
-                changes: vec![c.bytes.clone()],
-            },
-            attempts: 0,
-            next_attempt_at: now() as u64,
-            status: OpStatus::Pending,
-            created_at: now() as u64,
-            last_error: None,
-        });
-        let write = LocalWrite {
-            doc,
-            new,
-            bytes: change.map(|c| c.bytes),
-            entry,
-        };
-        let (tx, rx) = oneshot::channel();
-        let start = {
+    /// Applies `ops` to `id` now, if it is loaded, and queues the change for the next group
+    /// commit (what the JavaScript API calls for each change: no `await` in between).
+    pub fn change_now(&self, id: &DocumentId, ops: &[Op]) -> Result<Applied, ClientError> {
+        let change = {
             let mut state = self.state();
-            state.pending.push((write, tx));
-            !std::mem::replace(&mut state.flushing, true)
+            let Some(doc) = state.docs.get_mut(id) else {
+                return Ok(Applied::NotLoaded);
+            };
+            doc.change(ops, now() as i64)?
         };
-        if start {
-            // Runs after the current task: every change made until then shares one transaction.
-            let engine = self.clone();
-            wasm_bindgen_futures::spawn_local(async move { engine.flush().await });
-        }
-        rx.await
-            .map_err(|_| ClientError::Storage("the write was abandoned".into()))?
-    }
-
-    async fn flush(&self) {
-        loop {
-            let batch = std::mem::take(&mut self.state().pending);
-            if batch.is_empty() {
-                self.state().flushing = false;
-                return;
-            }
-            let (writes, waiters): (Vec<LocalWrite>, Vec<Waiter>) = batch.into_iter().unzip();
-            match storage::write_local(self.db(), &writes, now()).await {
-                Ok(()) => {
-                    waiters.into_iter().for_each(|w| {
-                        let _ = w.send(Ok(()));
-                    });
-                    let mut written: Vec<DocumentId> = Vec::new();
-                    for w in writes.iter().filter(|w| w.bytes.is_some()) {
-                        let _ = self.with_doc(&w.doc, |d| d.rows_since_snapshot += 1);
-                        if !written.contains(&w.doc) {
-                            written.push(w.doc);
-                        }
-                    }
-                    for id in written {
-                        let _ = self.maybe_compact(&id).await;
-                    }
-                }
-                Err(e) => {
-                    // Nothing of the batch is stored: forget the in-memory state of its
-                    // documents (reloaded from storage on next use) and fail every write made
-                    // on top of it, so memory and storage agree again.
-                    let failed: Vec<DocumentId> = writes.iter().map(|w| w.doc).collect();
-                    let later = {
-                        let mut state = self.state();
-                        failed.iter().for_each(|id| {
-                            state.docs.remove(id);
-                        });
-                        let (later, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut state.pending)
-                            .into_iter()
-                            .partition(|(w, _)| failed.contains(&w.doc));
-                        state.pending = keep;
-                        later
-                    };
-                    waiters
-                        .into_iter()
-                        .chain(later.into_iter().map(|(_, w)| w))
-                        .for_each(|w| {
-                            let _ = w.send(Err(e.clone()));
-                        });
-                }
-            }
-        }
-    }
-
-    /// Folds `id`'s change rows into a snapshot when enough piled up.
-    pub(crate) async fn maybe_compact(&self, id: &DocumentId) -> Result<(), ClientError> {
-        let due = self
-            .with_doc(id, |d| d.rows_since_snapshot >= COMPACT_EVERY)
-            .unwrap_or(false);
-        if !due {
-            return Ok(());
-        }
-        let engine = self.clone();
-        storage::compact(self.db(), id, now(), move |rows| {
-            engine.with_doc(id, |d| {
-                d.apply_rows(rows)?;
-                d.rows_since_snapshot = 0;
-                Ok(d.save())
-            })?
+        Ok(match change {
+            Some(c) => Applied::Queued(self.queue(*id, Some(c.bytes), false)),
+            None => Applied::Unchanged,
         })
-        .await
     }
 
     /// Merges bytes another tab already stored (memory only); whether `id` changed.

@@ -116,7 +116,7 @@ impl Engine {
         let seqs = self.seqs_of(&acked_ids).await?;
         storage::write_received(self.db(), &received, &seqs, now()).await?;
         for r in received.iter().filter(|r| !r.data.is_empty()) {
-            let _ = self.with_doc(&r.doc, |d| d.rows_since_snapshot += 1);
+            let _ = self.with_doc(&r.doc, |d| d.stored(1, r.data.len()));
             let _ = self.maybe_compact(&r.doc).await;
         }
         let in_flight = {
@@ -176,7 +176,7 @@ impl Engine {
 
     /// Entries still to deliver (pending or in flight).
     pub async fn pending(&self) -> Result<usize, ClientError> {
-        Ok(Outbox::restore(storage::read_outbox(self.db()).await?).undelivered())
+        storage::count_undelivered(self.db()).await
     }
 
     /// A `Subscribe` frame for those of `ids` the server has acknowledged before (documents
@@ -246,8 +246,9 @@ impl Engine {
             data: c.data,
             server_heads: None,
         };
+        let bytes = received.data.len();
         storage::write_received(self.db(), &[received], &[], now()).await?;
-        let _ = self.with_doc(&c.document, |d| d.rows_since_snapshot += 1);
+        let _ = self.with_doc(&c.document, |d| d.stored(1, bytes));
         let _ = self.maybe_compact(&c.document).await;
         Ok(if changed {
             vec![c.document]

@@ -1,4 +1,4 @@
-//! The IndexedDB layout (schema version 3), through rexie. Works in windows and workers (idb
+//! The IndexedDB layout (schema version 4), through rexie. Works in windows and workers (idb
 //! takes `indexedDB` from the global scope).
 //!
 //! - `documents` `{id, snapshot?: Uint8Array, created}` — one record per document; the
@@ -6,13 +6,17 @@
 //! - `changes` `{key (auto), doc, bytes, local}` — change rows since the snapshot, local and
 //!   remote; index `by_doc` on `[doc, key]`.
 //! - `outbox` `{seq (auto), id, doc, changes: Uint8Array[], attempts, nextAttemptAt, status,
-//!   code, createdAt}` — operations waiting for the server's ack.
+//!   code, createdAt}` — operations waiting for the server's ack; index `by_status` (version 4)
+//!   counts the failed ones without reading any entry. One entry holds the changes a group
+//!   commit made to one document (up to [`ENTRY_CHANGES`]).
 //! - `sync` `{doc, heads: string[]}` — the heads the server acknowledged, per document.
 //! - `meta` `{key, value}` — the bearer token (for the Service Worker) and markers.
 //! - `blocks`, `files` — files kept on this device (see [`files`]; added in version 3). File
 //!   uploads and deletions are outbox entries too (`kind`: `file-upload`, `file-delete`).
 //!
-//! A local change and its outbox entry are written in the same transaction. Keys grow in
+//! A local change and its outbox entry are written in the same transaction; a group commit
+//! writes one change row (the changes concatenated, which Automerge loads as one) and one
+//! outbox entry per document, not one per change. Keys grow in
 //! commit order across tabs (IndexedDB serializes read-write transactions on a store), so
 //! "rows after key k" is an exact incremental read. Version 1 had only `documents` (with a
 //! `synced` field, now ignored: the first sync after the upgrade re-sends, harmlessly).
@@ -31,13 +35,19 @@ pub use self::records::outbox_entry_to_js;
 use self::records::{document_record, get_field, outbox_entry, outbox_record, set};
 use crate::ClientError;
 
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 pub const DOCUMENTS: &str = "documents";
 pub const CHANGES: &str = "changes";
 pub const OUTBOX: &str = "outbox";
 pub const SYNC: &str = "sync";
 pub const META: &str = "meta";
 const BY_DOC: &str = "by_doc";
+const BY_STATUS: &str = "by_status";
+
+/// At most this many changes (and [`ENTRY_BYTES`]) go into one outbox entry and change row:
+/// a sync request carries up to 2,000 changes, so an entry always fits in one.
+pub const ENTRY_CHANGES: usize = 1_000;
+pub const ENTRY_BYTES: usize = 1 << 20;
 
 /// The IndexedDB database name for a repo called `name`.
 pub fn database_name(name: &str) -> String {
@@ -57,7 +67,8 @@ pub async fn open(name: &str) -> Result<Rexie, ClientError> {
         .add_object_store(
             ObjectStore::new(OUTBOX)
                 .key_path("seq")
-                .auto_increment(true),
+                .auto_increment(true)
+                .add_index(Index::new(BY_STATUS, "status")),
         )
         .add_object_store(ObjectStore::new(SYNC).key_path("doc"))
         .add_object_store(ObjectStore::new(META).key_path("key"))
@@ -178,22 +189,26 @@ pub async fn list_documents(db: &Rexie) -> Result<Vec<String>, ClientError> {
     Ok(keys.into_iter().filter_map(|k| k.as_string()).collect())
 }
 
-/// A local write: the document (its record created if `new`) and, if it changed, the change
-/// and its outbox entry.
+/// What one group commit writes for one document: its record (created if `new`) and its
+/// new changes, as rows and outbox entries (`rows[i]` is the concatenation of the changes of
+/// `entries[i]`).
 #[derive(Debug)]
 pub struct LocalWrite {
     pub doc: DocumentId,
     pub new: bool,
-    pub bytes: Option<Vec<u8>>,
-    pub entry: Option<OutboxEntry>,
+    pub rows: Vec<Vec<u8>>,
+    pub entries: Vec<OutboxEntry>,
 }
 
 /// How many local-write transactions this module has run (tests check group commit).
 pub static LOCAL_WRITE_TRANSACTIONS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
 
-/// Writes a batch of local changes and their outbox entries in one transaction (group
-/// commit); resolves once it has committed.
+/// Writes a group commit's documents, change rows and outbox entries in one transaction;
+/// resolves once it has committed. The transaction uses the browser's default durability
+/// (committed means the browser has written it: it survives the page and the browser being
+/// killed; Chromium's "relaxed" default does not wait for the disk to flush, as for every
+/// IndexedDB write a page makes unless it asks for "strict").
 pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(), ClientError> {
     LOCAL_WRITE_TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tx = db.transaction(&[DOCUMENTS, CHANGES, OUTBOX], TransactionMode::ReadWrite)?;
@@ -207,10 +222,10 @@ pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(
         if write.new {
             requests.push((&documents, document_record(&doc, None, now)?, false));
         }
-        if let Some(bytes) = &write.bytes {
-            requests.push((&changes, records::change_row(&doc, bytes, true)?, true));
+        for row in &write.rows {
+            requests.push((&changes, records::change_row(&doc, row, true)?, true));
         }
-        if let Some(entry) = &write.entry {
+        for entry in &write.entries {
             requests.push((&outbox, outbox_record(entry, false)?, true));
         }
     }
@@ -224,7 +239,8 @@ pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(
     all(pending).await?;
     let size = batch
         .iter()
-        .map(|w| 2 * w.bytes.as_ref().map_or(0, Vec::len))
+        .flat_map(|w| &w.rows)
+        .map(|r| 2 * r.len())
         .sum();
     finish(tx, size).await
 }
@@ -245,6 +261,22 @@ pub async fn read_outbox(db: &Rexie) -> Result<Vec<OutboxEntry>, ClientError> {
     let all = tx.store(OUTBOX)?.get_all(None, None).await?;
     finish(tx, 0).await?;
     all.iter().map(outbox_entry).collect()
+}
+
+/// How many outbox entries are still to deliver (every one but the failed), counted by
+/// IndexedDB without reading them.
+pub async fn count_undelivered(db: &Rexie) -> Result<usize, ClientError> {
+    let tx = db.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
+    let outbox = tx.store(OUTBOX)?;
+    let failed = KeyRange::only(&JsValue::from_str("failed")).map_err(rexie::Error::from)?;
+    let (all, failed) = futures::future::join(
+        outbox.count(None),
+        outbox.index(BY_STATUS)?.count(Some(failed)),
+    )
+    .await;
+    let (all, failed) = (all?, failed?);
+    finish(tx, 0).await?;
+    Ok(all.saturating_sub(failed) as usize)
 }
 
 /// In one transaction: marks every queued upload of file `cid` cancelled (an uploader sees it
@@ -360,12 +392,13 @@ pub async fn ensure_document(db: &Rexie, id: &DocumentId, now: f64) -> Result<()
 }
 
 /// Folds a document's change rows into its snapshot: `save` is called inside the transaction
-/// with every row still stored; rows up to the last one it saw are deleted.
+/// with every row still stored; rows up to the last one it saw are deleted. `save` may decline
+/// (`None`): nothing is written.
 pub async fn compact(
     db: &Rexie,
     id: &DocumentId,
     now: f64,
-    save: impl FnOnce(Vec<(f64, Vec<u8>)>) -> Result<Vec<u8>, ClientError>,
+    save: impl FnOnce(Vec<(f64, Vec<u8>)>) -> Result<Option<Vec<u8>>, ClientError>,
 ) -> Result<(), ClientError> {
     let doc = id.to_string();
     let tx = db.transaction(&[DOCUMENTS, CHANGES], TransactionMode::ReadWrite)?;
@@ -377,7 +410,10 @@ pub async fn compact(
             .await?,
     );
     let keys: Vec<f64> = stored.iter().map(|(k, _)| *k).collect();
-    let snapshot = save(stored)?;
+    let Some(snapshot) = save(stored)? else {
+        finish(tx, 0).await?;
+        return Ok(());
+    };
     tx.store(DOCUMENTS)?
         .put(&document_record(&doc, Some(&snapshot), now)?, None)
         .await?;

@@ -64,7 +64,8 @@ impl OpKind {
         matches!(self, OpKind::DocumentChanges { .. })
     }
 
-    pub(super) fn change_count(&self) -> usize {
+    /// How many document changes it carries (0 for file operations).
+    pub fn change_count(&self) -> usize {
         match self {
             OpKind::DocumentChanges { changes, .. } => changes.len(),
             _ => 0,
