@@ -7,6 +7,8 @@ import { Transfers } from './transfers.js';
 import { wasm } from './wasm.js';
 
 const BACKGROUND_SYNC_TAG = 'cairn-sync';
+/** While local writes go on, the stored count of queued operations is read at most this often. */
+const RECOUNT_MS = 100;
 
 export class Repo extends EventTarget {
   #handles = new Map();
@@ -21,6 +23,8 @@ export class Repo extends EventTarget {
   #WasmRepo;
   #roundWaiters = new Map();
   #queuedSoon = false;
+  #tellLeader = false;
+  #recount = null;
   #outgoing = new Set();
   #commits = new WeakMap();
   /** @internal */
@@ -275,6 +279,8 @@ export class Repo extends EventTarget {
     this.#transfers?.stop();
     if (this.#onOnline) globalThis.removeEventListener?.('online', this.#onOnline);
     this.#syncer?.stop();
+    clearTimeout(this.#recount);
+    this.#tellTabs(); // what was stored just now
     this.#tabs?.close();
     callSync(() => this.wasm.close());
   }
@@ -305,7 +311,7 @@ export class Repo extends EventTarget {
   #committed(id) {
     this.#broadcast(id);
     this.#handles.get(id)?.notify('local');
-    this.#counted();
+    this.#counted(true);
   }
 
   async #round() {
@@ -316,10 +322,13 @@ export class Repo extends EventTarget {
     }
   }
 
-  /** A local write is queued: count it at once (storage recounts after the burst). */
-  #counted() {
+  /**
+   * A local write is queued: count it at once (storage recounts after the burst). `told`: the
+   * other tabs already know (a `stored` message), so the leader needs no `outbox` message.
+   */
+  #counted(told = false) {
     this.status.pending += 1;
-    this.#queued();
+    this.#queued(told);
   }
 
   /**
@@ -330,33 +339,54 @@ export class Repo extends EventTarget {
     if (this.#outgoing.has(id)) return;
     this.#outgoing.add(id);
     if (this.#outgoing.size > 1) return;
-    setTimeout(() => {
-      const ids = [...this.#outgoing];
-      this.#outgoing.clear();
-      this.#tabs.post({ type: 'stored', ids });
-    }, 0);
+    setTimeout(() => this.#tellTabs(), 0);
+  }
+
+  #tellTabs() {
+    if (this.#outgoing.size === 0) return;
+    const ids = [...this.#outgoing];
+    this.#outgoing.clear();
+    this.#tabs?.post({ type: 'stored', ids });
   }
 
   /**
    * After a local write: get it sent, and count what waits. A burst of writes (a user typing,
    * an import) is handled once, after the burst.
    */
-  #queued() {
+  #queued(told = false) {
+    if (!told) this.#tellLeader = true;
     if (this.#queuedSoon) return;
     this.#queuedSoon = true;
-    setTimeout(async () => {
+    setTimeout(() => {
       this.#queuedSoon = false;
       if (this.#syncer) {
         this.#syncer.kick();
         this.#transfers?.kick();
-      } else {
+      } else if (this.#tellLeader) {
         this.#tabs.post({ type: 'outbox' });
       }
+      this.#tellLeader = false;
+      // Subscribers see the count at once (counted up as writes committed); storage's own
+      // count follows.
+      this.#setStatus({ pending: this.status.pending });
       if (this.#backgroundSync && globalThis.navigator?.onLine === false) {
         navigator.serviceWorker?.ready.then((r) => r.sync?.register(`${BACKGROUND_SYNC_TAG}:${this.name}`)).catch(() => {});
       }
-      this.#setStatus({ pending: await this.wasm.pending().catch(() => this.status.pending) });
+      this.#recountSoon();
     }, 0);
+  }
+
+  /**
+   * Counts what waits in storage, at most every RECOUNT_MS while writes go on (between them
+   * `status.pending` is counted up as they commit): a count is a transaction of its own, and
+   * the next write's transaction would wait behind it.
+   */
+  #recountSoon() {
+    if (this.#recount) return;
+    this.#recount = setTimeout(async () => {
+      this.#recount = null;
+      this.#setStatus({ pending: await this.wasm.pending().catch(() => this.status.pending) });
+    }, RECOUNT_MS);
   }
 
   #handle(id) {
@@ -464,6 +494,9 @@ export class Repo extends EventTarget {
   async #message(m) {
     switch (m?.type) {
       case 'stored':
+        // Another tab committed local changes: they are in the outbox too.
+        this.#syncer?.kick();
+        this.#recountSoon();
         for (const id of m.ids) {
           if (await this.wasm.refreshLoaded(id).catch(() => false)) this.#handles.get(id)?.notify('tab');
         }

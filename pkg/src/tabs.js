@@ -32,6 +32,7 @@ export class Tabs {
 
   /** Tells every other tab. */
   post(message) {
+    if (this.closed) return;
     this.#channel?.postMessage({ ...message, from: this.id });
   }
 

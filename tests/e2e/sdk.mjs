@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as Automerge from '@automerge/automerge';
 import { assert, launch, launchPersistent, newPage } from './lib.mjs';
 
 const [url, out, scenario, ...extra] = process.argv.slice(2);
@@ -513,6 +514,66 @@ async function storagePressureIn(context) {
     assert(value.title === 'kept', `restored content: ${JSON.stringify(value)}`);
   }
 }
+
+/**
+ * A page killed in the middle of a burst of writes (CDP `Page.crash`: the renderer dies, the
+ * browser and its IndexedDB live on) loses no change that had resolved, and stores none twice:
+ * every change is in the outbox exactly once, and all of it reaches the server after reopening.
+ */
+scenarios.crashMidBurst = async (browser) => {
+  const context = await browser.newContext();
+  const page = await openRepo(context, 'A', { name: 'crash', autoSync: false });
+  const resolved = new Set();
+  await page.exposeFunction('resolvedOp', (i) => { resolved.add(i); });
+  const id = await page.evaluate(async () => {
+    const handle = await window.repo.create({ title: 'crash' });
+    // Bursts of 200 writes, one after another, until the page dies; each write reports
+    // itself to Node once it has resolved (durable).
+    (async () => {
+      for (let i = 0; i < 1_000_000; i += 200) {
+        const burst = [];
+        for (let j = i; j < i + 200; j++) burst.push(handle.put([`k${j}`], j).then(() => window.resolvedOp(j)));
+        await Promise.race([Promise.all(burst), new Promise((r) => setTimeout(r, 5))]);
+      }
+    })();
+    return handle.id;
+  });
+  const deadline = Date.now() + 30_000;
+  while (resolved.size < 3000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert(resolved.size >= 3000, `writes resolved before the crash: ${resolved.size}`);
+  const cdp = await context.newCDPSession(page);
+  cdp.send('Page.crash').catch(() => {}); // never answers: the renderer is gone
+  await new Promise((r) => page.once('crash', r));
+  const known = [...resolved];
+  console.log(`crashed with ${known.length} writes resolved`);
+
+  const after = await openRepo(context, 'B', { name: 'crash', autoSync: false });
+  const check = await after.evaluate(async ({ id, known }) => {
+    const handle = await window.repo.find(id);
+    const value = handle.value();
+    const missing = known.filter((i) => value[`k${i}`] !== i);
+    const outbox = await window.repo.outbox();
+    const queued = outbox.reduce((n, e) => n + (e.changeCount ?? 0), 0);
+    return { missing, queued, history: handle.history().length, title: value.title, heads: handle.heads() };
+  }, { id, known });
+  assert(check.title === 'crash', `the document is there: ${JSON.stringify(check.title)}`);
+  assert(check.missing.length === 0, `resolved writes lost: ${check.missing.slice(0, 10)} (${check.missing.length})`);
+  // Nothing was sent (no sync so far): every change made is queued exactly once.
+  assert(check.queued === check.history, `${check.queued} queued changes for ${check.history} in the history`);
+  console.log(`after reopening: ${check.history} changes, each queued once`);
+
+  // Now sync: the server ends with exactly the document this device has.
+  await after.evaluate(async () => {
+    window.repo.close();
+    window.repo = await window.Cairn.open({ name: 'crash', server: location.origin, token: await window.signIn('alice') });
+  });
+  await synced(after);
+  const onServer = await serverValue(id);
+  assert(onServer, 'the server has the document');
+  const heads = Automerge.getHeads(Automerge.load(onServer)).sort();
+  assert(JSON.stringify(heads) === JSON.stringify([...check.heads].sort()), `server heads ${heads} vs ${check.heads}`);
+  await context.close();
+};
 
 const run = scenarios[scenario];
 if (!run) throw new Error(`unknown scenario ${scenario}; one of ${Object.keys(scenarios)}`);

@@ -64,6 +64,11 @@ async fn offline_edits_survive_a_reload_and_reach_the_server() {
 }
 
 #[tokio::test]
+async fn a_page_killed_mid_burst_keeps_every_resolved_change_once() {
+    scenario("crashMidBurst").await;
+}
+
+#[tokio::test]
 async fn concurrent_offline_edits_converge() {
     scenario("concurrentOffline").await;
 }

@@ -9,7 +9,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, Value};
 use js_sys::{Array, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, intern};
 
 use super::value::{self, Slot};
 use crate::ClientError;
@@ -53,7 +53,7 @@ fn invalid(what: impl Into<String>) -> ClientError {
 }
 
 fn field(op: &JsValue, name: &str) -> JsValue {
-    Reflect::get(op, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+    Reflect::get(op, &JsValue::from_str(intern(name))).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn index(v: &JsValue, what: &str) -> Result<usize, ClientError> {

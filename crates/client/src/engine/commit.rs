@@ -21,6 +21,7 @@ use futures::future::Shared;
 use super::files::new_entry;
 use super::{Engine, now};
 use crate::ClientError;
+use crate::doc::Document;
 use crate::storage::{self, ENTRY_BYTES, ENTRY_CHANGES, LocalWrite};
 
 type Outcome = Result<(), ClientError>;
@@ -176,16 +177,20 @@ impl Engine {
             }
             match storage::write_local(self.db(), &writes, now()).await {
                 Ok(()) => {
-                    waiters.into_iter().for_each(|w| {
-                        let _ = w.send(Ok(()));
-                    });
                     for w in writes.iter().filter(|w| !w.rows.is_empty()) {
                         let bytes = w.rows.iter().map(Vec::len).sum();
                         let _ = self.with_doc(&w.doc, |d| d.stored(w.rows.len(), bytes));
                     }
+                    // Compaction first, while the writer that waits for this commit has
+                    // made no change on top of it: the document in memory is then exactly
+                    // what is durable and is saved as it is (once the writer resumes, its
+                    // next change is in memory, and the stored form has to be loaded).
                     for w in &writes {
                         let _ = self.maybe_compact(&w.doc).await;
                     }
+                    waiters.into_iter().for_each(|w| {
+                        let _ = w.send(Ok(()));
+                    });
                 }
                 Err(e) => {
                     // Nothing of the commit is stored: forget the in-memory state of its
@@ -214,24 +219,26 @@ impl Engine {
     }
 
     /// Folds `id`'s change rows into a snapshot when they have grown as large as it (so the
-    /// work stays proportional to what is written), unless a change of it is waiting for a
-    /// commit (the snapshot would hold it before it is durable).
+    /// work stays proportional to what is written). The snapshot holds only what is durable:
+    /// the document in memory when no change of it waits for a commit, else the stored
+    /// snapshot and rows, loaded apart (declining instead made a busy document try again
+    /// after every commit).
     pub(crate) async fn maybe_compact(&self, id: &DocumentId) -> Result<(), ClientError> {
-        let due = {
-            let state = self.state();
-            !state.commit.has(id) && state.docs.get(id).is_some_and(|d| d.compaction_due())
-        };
-        if !due {
+        if !self.with_doc(id, |d| d.compaction_due()).unwrap_or(false) {
             return Ok(());
         }
         let engine = self.clone();
-        storage::compact(self.db(), id, now(), move |rows| {
-            if engine.state().commit.has(id) {
-                return Ok(None);
-            }
+        storage::compact(self.db(), id, now(), move |snapshot, rows| {
+            let waiting = engine.state().commit.has(id);
             engine.with_doc(id, |d| {
-                d.apply_rows(rows)?;
-                Ok(Some(d.compacted()))
+                if waiting {
+                    let saved = Document::load(*id, snapshot.as_deref(), rows)?.save();
+                    d.compacted_to(saved.len());
+                    Ok(saved)
+                } else {
+                    d.apply_rows(rows)?;
+                    Ok(d.compacted())
+                }
             })?
         })
         .await

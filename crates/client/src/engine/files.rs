@@ -11,9 +11,9 @@ use cairn_core::content::{
 };
 use cairn_core::outbox::{FileUpload, OpKind, OpStatus, OutboxEntry};
 use js_sys::Uint8Array;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, ReadableStreamDefaultReader};
+use web_sys::Blob;
 
 use super::{Engine, new_op_id, now};
 use crate::ClientError;
@@ -125,36 +125,70 @@ impl BlockReader {
     }
 }
 
+/// Leaves hashed together: WebCrypto runs concurrent digests off the page's thread, and the
+/// next leaves are read from the Blob meanwhile. Memory: about two batches (8 MiB).
+const HASH_BATCH: usize = 16;
+
 /// A `Blob` imported as it streams: its IPFS blocks, leaves hashed with WebCrypto.
 #[derive(Debug)]
 pub struct BlobImport {
-    reader: ReadableStreamDefaultReader,
+    blob: Blob,
+    /// Bytes of the blob read so far.
+    offset: f64,
     importer: Importer,
+    /// Leaves read and not yet hashed.
     leaves: Vec<Leaf>,
+    read_all: bool,
 }
 
 impl BlobImport {
     pub fn new(blob: &Blob, version: CidVersion) -> Self {
         Self {
-            reader: blob.stream().get_reader().unchecked_into(),
+            blob: blob.clone(),
+            offset: 0.0,
             importer: Importer::new(ImportOptions {
                 version,
                 ..ImportOptions::default()
             }),
             leaves: Vec::new(),
+            read_all: false,
         }
     }
 
     /// The blocks the next piece of the blob completed, and the bytes read so far; `None`
-    /// once the whole blob is read (then [`finish`](Self::finish)).
+    /// once the whole blob is read (then [`finish`](Self::finish)). Hashes the leaves read
+    /// by the previous call (together) while it reads the next [`HASH_BATCH`].
     pub async fn next(&mut self) -> Result<Option<(Vec<Block>, f64)>, ClientError> {
-        let Some(chunk) = read_chunk(&self.reader).await? else {
+        let batch = std::mem::take(&mut self.leaves);
+        if batch.is_empty() && self.read_all {
             return Ok(None);
+        }
+        let Self {
+            blob,
+            offset,
+            importer,
+            leaves,
+            read_all,
+        } = self;
+        let read = async {
+            // One slice of HASH_BATCH chunks, read at once: a Blob's stream hands out 64 KiB
+            // at a time, a promise each.
+            let end = (*offset + READ_BYTES).min(blob.size());
+            if end > *offset {
+                let piece = read_slice(blob, *offset, end).await?;
+                importer.write_leaves(&piece, leaves);
+                *offset = end;
+            }
+            *read_all = *offset >= blob.size();
+            Ok::<_, ClientError>(())
         };
-        self.importer
-            .write_leaves(&chunk.to_vec(), &mut self.leaves);
+        let blocks: Vec<&[u8]> = batch.iter().map(|l| l.block.as_slice()).collect();
+        let (read, digests) = futures::future::join(read, crate::hash::digests(&blocks)).await;
+        read?;
         let mut made = Vec::new();
-        self.add_leaves(&mut made).await;
+        for (leaf, digest) in batch.into_iter().zip(digests) {
+            self.importer.add_leaf(leaf, digest, &mut made);
+        }
         Ok(Some((made, self.importer.bytes_written() as f64)))
     }
 
@@ -162,43 +196,30 @@ impl BlobImport {
     pub async fn finish(mut self) -> (Vec<Block>, cairn_core::content::Imported) {
         let mut made = Vec::new();
         self.importer.end_leaves(&mut self.leaves);
-        self.add_leaves(&mut made).await;
-        let imported = self.importer.finish_tree(&mut made);
-        (made, imported)
-    }
-
-    /// Hashes the pending leaves (together) and adds them to the tree, in order.
-    async fn add_leaves(&mut self, made: &mut Vec<Block>) {
-        if self.leaves.is_empty() {
-            return;
-        }
         let blocks: Vec<&[u8]> = self.leaves.iter().map(|l| l.block.as_slice()).collect();
         let digests = crate::hash::digests(&blocks).await;
         for (leaf, digest) in self.leaves.drain(..).zip(digests) {
-            self.importer.add_leaf(leaf, digest, made);
+            self.importer.add_leaf(leaf, digest, &mut made);
         }
+        let imported = self.importer.finish_tree(&mut made);
+        (made, imported)
     }
 }
 
-/// The next chunk of a stream being read, or `None` at its end.
-async fn read_chunk(
-    reader: &ReadableStreamDefaultReader,
-) -> Result<Option<Uint8Array>, ClientError> {
-    let read = JsFuture::from(reader.read())
+/// Bytes of a Blob read at once by [`BlobImport`]: [`HASH_BATCH`] leaves.
+const READ_BYTES: f64 = (HASH_BATCH * cairn_core::content::importer::DEFAULT_CHUNK_SIZE) as f64;
+
+/// The bytes `start..end` of `blob`.
+async fn read_slice(blob: &Blob, start: f64, end: f64) -> Result<Vec<u8>, ClientError> {
+    let unreadable =
+        |e: JsValue| ClientError::InvalidArgument(format!("cannot read the file: {e:?}"));
+    let slice = blob
+        .slice_with_f64_and_f64(start, end)
+        .map_err(unreadable)?;
+    let buffer = JsFuture::from(slice.array_buffer())
         .await
-        .map_err(|e| ClientError::InvalidArgument(format!("cannot read the file: {e:?}")))?;
-    let done = js_sys::Reflect::get(&read, &"done".into())
-        .ok()
-        .and_then(|d| d.as_bool())
-        .unwrap_or(true);
-    if done {
-        return Ok(None);
-    }
-    js_sys::Reflect::get(&read, &"value".into())
-        .ok()
-        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
-        .map(Some)
-        .ok_or_else(|| ClientError::InvalidArgument("an unreadable file".into()))
+        .map_err(unreadable)?;
+    Ok(Uint8Array::new(&buffer).to_vec())
 }
 
 impl Engine {

@@ -10,7 +10,7 @@ use cairn_core::content::{Cid, FileWalk};
 use cairn_core::outbox::{FileUpload, OpKind, Outbox, OutboxEntry};
 use cairn_core::retry::Failure;
 use js_sys::Reflect;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsValue, intern};
 
 use super::files::{BlockBatch, BlockReader, parse_cid};
 use super::{Engine, now};
@@ -49,7 +49,7 @@ pub enum FileOp {
 }
 
 fn field(json: &JsValue, key: &str) -> JsValue {
-    Reflect::get(json, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    Reflect::get(json, &JsValue::from_str(intern(key))).unwrap_or(JsValue::UNDEFINED)
 }
 
 fn expect(reply: Reply, statuses: &[u16]) -> Result<Reply, ClientError> {

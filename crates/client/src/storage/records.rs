@@ -4,18 +4,18 @@ use cairn_core::content::Cid;
 use cairn_core::outbox::{FileUpload, OpKind, OpStatus, OutboxEntry};
 use cairn_core::{ChangeHash, DocumentId, OpId};
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, intern};
 
 use crate::ClientError;
 
 pub fn set(target: &Object, key: &str, value: &JsValue) -> Result<(), ClientError> {
-    Reflect::set(target, &JsValue::from_str(key), value)
+    Reflect::set(target, &JsValue::from_str(intern(key)), value)
         .map(|_| ())
         .map_err(|_| ClientError::Storage(format!("cannot build the {key} field")))
 }
 
 pub fn get_field(record: &JsValue, key: &str) -> JsValue {
-    Reflect::get(record, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    Reflect::get(record, &JsValue::from_str(intern(key))).unwrap_or(JsValue::UNDEFINED)
 }
 
 pub fn document_record(
