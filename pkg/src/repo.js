@@ -63,10 +63,14 @@ export class Repo extends EventTarget {
   }
 
   async #init() {
-    if (this.#token) await call(() => this.wasm.setToken(this.#token));
-    else this.#token = await this.wasm.token().catch(() => undefined);
+    // The token and the count of queued operations are read at once (two transactions that
+    // IndexedDB runs side by side), not one after the other.
+    const token = this.#token ? call(() => this.wasm.setToken(this.#token)) : this.wasm.token().catch(() => undefined);
+    const pending = this.wasm.pending();
+    if (!this.#token) this.#token = await token;
+    else await token;
     this.#tabs = new Tabs(this.name, { onLeader: () => this.#lead(), onMessage: (m) => this.#message(m) });
-    this.#setStatus({ pending: await this.wasm.pending() });
+    this.#setStatus({ pending: await pending });
     // Ask the browser not to evict our storage under pressure.
     globalThis.navigator?.storage?.persist?.().then((persisted) => this.#setStatus({ persisted }), () => {});
   }

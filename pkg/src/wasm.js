@@ -3,6 +3,17 @@ import init, { cidOf as wasmCidOf, FileImporter, WasmRepo } from '../wasm/cairn_
 
 let ready;
 
+/**
+ * Starts loading the module (fetch and streaming compile) without waiting for it: the package
+ * calls this when it is imported in a page or worker, so the module is compiling while the
+ * app's own code runs and the first `open()` finds it (nearly) ready. A failure surfaces at
+ * the first `open()`.
+ */
+export function preload() {
+  ready ??= init();
+  ready.catch(() => {});
+}
+
 /** The `WasmRepo` class, once the module is loaded. */
 export async function wasm() {
   ready ??= init();

@@ -1,11 +1,18 @@
-// The browser benchmark page: our package (from pkg/, as built) beside the Automerge peers.
+// The browser benchmark pages: our package (from pkg/, as built) beside the Automerge peers
+// (index.html), and first.html with our package alone.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+
 export default defineConfig({
   resolve: {
-    alias: { '@cairn/client': fileURLToPath(new URL('../../../pkg/index.js', import.meta.url)) },
+    alias: { '@cairn/client': here('../../../pkg/index.js') },
   },
-  build: { target: 'es2022' },
+  build: {
+    target: 'es2022',
+    chunkSizeWarningLimit: 4096,
+    rollupOptions: { input: { index: here('index.html'), first: here('first.html') } },
+  },
   logLevel: 'warn',
 });
