@@ -6,7 +6,8 @@
 //! And against an IPFS Pinning Service API implementation (npm `mock-ipfs-pinning-service`,
 //! which validates every request against the spec): with Kubo too, the service is asked to pin
 //! what Kubo holds, with Kubo's addresses as origins, and once the file is deleted and
-//! collected it is unpinned from both; a wrong token or a pin the service fails is retried
+//! collected it is unpinned from both (the pin, unpin and collection counters show it); a
+//! wrong token or a pin the service fails is retried
 //! with the reason shown.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
@@ -213,6 +214,53 @@ async fn a_pinning_service_pins_what_kubo_holds() {
             .any(|o| o.ends_with(&format!("/p2p/{kubo_id}"))),
         "Kubo's own addresses are origins: {origins:?}"
     );
+
+    // Deleted, the file is collected (every second, no grace) and unpinned from both.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}v1/files/{cid}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let on_kubo = kubo_holds(&kubo.api_url, &cid).await;
+        let on_service = !service_pins(&service, "service-token", &cid)
+            .await
+            .is_empty();
+        if !on_kubo && !on_service {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pinned: Kubo {on_kubo}, service {on_service}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The pin and collection work is counted.
+    let metrics = reqwest::get(format!("{base}metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    for (series, at_least) in [
+        (r#"cairn_pin_attempts_total{outcome="pinned"}"#, 1.0),
+        ("cairn_unpins_total", 1.0),
+        ("cairn_gc_runs_total", 1.0),
+        (r#"cairn_gc_collected_total{kind="contents"}"#, 1.0),
+        (r#"cairn_gc_collected_total{kind="blocks"}"#, 3.0),
+    ] {
+        assert!(sample(series) >= at_least, "{series} in:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
