@@ -175,7 +175,7 @@ impl Engine {
                 writes.push(write_of(doc, c.new, c.changes));
                 waiters.push(c.tx);
             }
-            match storage::write_local(self.db(), &writes, now()).await {
+            match storage::direct::write_local(self.direct(), &writes, now()).await {
                 Ok(()) => {
                     for w in writes.iter().filter(|w| !w.rows.is_empty()) {
                         let bytes = w.rows.iter().map(Vec::len).sum();

@@ -58,6 +58,8 @@ struct State {
 struct Inner {
     name: String,
     db: Rexie,
+    /// The group commit's own connection (see `storage::direct`).
+    direct: storage::direct::Connection,
     state: RefCell<State>,
     policy: RetryPolicy,
 }
@@ -71,7 +73,10 @@ pub struct Engine {
 impl Engine {
     /// Opens (creating or upgrading) the repository `name`.
     pub async fn open(name: &str) -> Result<Self, ClientError> {
-        let db = storage::open(name).await?;
+        // Both asked for at once: the second waits for the first's upgrade, if any.
+        let (db, direct) =
+            futures::future::join(storage::open(name), storage::direct::open(name)).await;
+        let (db, direct) = (db?, direct?);
         let state = State {
             next_request: 1,
             ..State::default()
@@ -80,6 +85,7 @@ impl Engine {
             inner: Rc::new(Inner {
                 name: name.to_owned(),
                 db,
+                direct,
                 state: RefCell::new(state),
                 policy: RetryPolicy::default(),
             }),
@@ -94,6 +100,10 @@ impl Engine {
         &self.inner.db
     }
 
+    pub(crate) fn direct(&self) -> &storage::direct::Connection {
+        &self.inner.direct
+    }
+
     fn state(&self) -> std::cell::RefMut<'_, State> {
         self.inner.state.borrow_mut()
     }
@@ -102,6 +112,7 @@ impl Engine {
     /// it; otherwise it closes when the last one is dropped.
     pub fn close(self) {
         if let Ok(inner) = Rc::try_unwrap(self.inner) {
+            inner.direct.close();
             inner.db.close();
         }
     }

@@ -1,5 +1,6 @@
-//! The IndexedDB layout (schema version 4), through rexie. Works in windows and workers (idb
-//! takes `indexedDB` from the global scope).
+//! The IndexedDB layout (schema version 4), through rexie (the group commit writes through a
+//! connection of its own: [`direct`]). Works in windows and workers (idb takes `indexedDB`
+//! from the global scope).
 //!
 //! - `documents` `{id, snapshot?: Uint8Array, created}` — one record per document; the
 //!   snapshot is Automerge's saved form of the changes folded into it.
@@ -21,6 +22,7 @@
 //! "rows after key k" is an exact incremental read. Version 1 had only `documents` (with a
 //! `synced` field, now ignored: the first sync after the upgrade re-sends, harmlessly).
 
+pub mod direct;
 pub mod files;
 mod quota;
 mod records;
@@ -93,15 +95,20 @@ async fn finish(tx: rexie::Transaction, size: usize) -> Result<(), ClientError> 
     if tx.done().await?.is_committed() {
         return Ok(());
     }
+    Err(over_quota(size).await)
+}
+
+/// The error of a write of about `size` bytes the browser aborted for want of quota.
+async fn over_quota(size: usize) -> ClientError {
     let usage = match quota::estimate().await {
         Some((usage, quota)) => {
             format!("; the storage manager reports {usage} of {quota} bytes used")
         }
         None => String::new(),
     };
-    Err(ClientError::Quota(format!(
+    ClientError::Quota(format!(
         "the browser aborted a write of about {size} bytes at commit (out of storage quota){usage}"
-    )))
+    ))
 }
 
 /// `[doc, after]` (exclusive) to `[doc, +∞]`: a document's change rows after key `after`.
@@ -206,58 +213,6 @@ pub struct LocalWrite {
 /// How many local-write transactions this module has run (tests check group commit).
 pub static LOCAL_WRITE_TRANSACTIONS: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
-
-/// Writes a group commit's documents, change rows and outbox entries in one transaction;
-/// resolves once it has committed. The transaction uses the browser's default durability
-/// (committed means the browser has written it: it survives the page and the browser being
-/// killed; Chromium's "relaxed" default does not wait for the disk to flush, as for every
-/// IndexedDB write a page makes unless it asks for "strict").
-pub async fn write_local(db: &Rexie, batch: &[LocalWrite], now: f64) -> Result<(), ClientError> {
-    LOCAL_WRITE_TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    // The documents store only when a record is new: a transaction's scope is part of its
-    // cost, and a narrower one waits behind fewer others.
-    let stores: &[&str] = if batch.iter().any(|w| w.new) {
-        &[DOCUMENTS, CHANGES, OUTBOX]
-    } else {
-        &[CHANGES, OUTBOX]
-    };
-    let tx = db.transaction(stores, TransactionMode::ReadWrite)?;
-    let (changes, outbox) = (tx.store(CHANGES)?, tx.store(OUTBOX)?);
-    let documents = if stores.len() == 3 {
-        Some(tx.store(DOCUMENTS)?)
-    } else {
-        None
-    };
-    // Every request is issued before any is awaited: IndexedDB runs them in order, and the
-    // page does not wait a round trip per record.
-    let mut requests = Vec::new();
-    for write in batch {
-        let doc = write.doc.to_string();
-        if let (true, Some(documents)) = (write.new, &documents) {
-            requests.push((documents, document_record(&doc, None, now)?, false));
-        }
-        for row in &write.rows {
-            requests.push((&changes, records::change_row(&doc, row, true)?, true));
-        }
-        for entry in &write.entries {
-            requests.push((&outbox, outbox_record(entry, false)?, true));
-        }
-    }
-    let pending = requests.iter().map(|(store, record, add)| async move {
-        if *add {
-            store.add(record, None).await
-        } else {
-            store.put(record, None).await
-        }
-    });
-    all(pending).await?;
-    let size = batch
-        .iter()
-        .flat_map(|w| &w.rows)
-        .map(|r| 2 * r.len())
-        .sum();
-    finish(tx, size).await
-}
 
 /// Awaits requests issued together; the first error wins.
 async fn all<T>(
