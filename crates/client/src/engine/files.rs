@@ -282,12 +282,32 @@ impl Engine {
             BlobImport::new(blob, options.version),
             BlockBatch::default(),
         );
-        while let Some((mut made, read)) = import.next().await? {
+        // A full batch is written while the next is read and hashed.
+        let mut writing: Option<BlockBatch> = None;
+        loop {
+            let (written, next) = match writing.take() {
+                Some(mut full) => {
+                    let (written, next) =
+                        futures::future::join(async { full.store(self).await }, import.next())
+                            .await;
+                    (Some(written), next)
+                }
+                None => (None, import.next().await),
+            };
+            if let Some(written) = written {
+                added.extend(written?);
+            }
+            let Some((mut made, read)) = next? else {
+                break;
+            };
             batch.add(&mut made);
             if batch.bytes >= BATCH_BYTES {
-                added.extend(batch.store(self).await?);
+                writing = Some(std::mem::take(&mut batch));
             }
             progress(read, total);
+        }
+        if let Some(mut full) = writing {
+            added.extend(full.store(self).await?);
         }
         let (mut made, imported) = import.finish().await;
         batch.add(&mut made);

@@ -48,27 +48,38 @@ pub async fn put_blocks(
 ) -> Result<Vec<String>, ClientError> {
     let tx = db.transaction(&[BLOCKS], TransactionMode::ReadWrite)?;
     let store = tx.store(BLOCKS)?;
-    // Every request is issued before any is awaited (IndexedDB runs them in order).
-    let present = futures::future::join_all(
-        blocks
-            .iter()
-            .map(|(cid, _)| store.key_exists(JsValue::from_str(cid))),
-    )
-    .await;
-    let mut new = Vec::new();
-    for ((cid, bytes), present) in blocks.iter().zip(present) {
-        if !present? {
+    // Every request is issued before any is awaited (IndexedDB runs them in order): whether
+    // each block is there already, then its put (a block there is rewritten with the same
+    // bytes, its CID's, which changes nothing) — one round trip, not two.
+    let records = blocks
+        .iter()
+        .map(|(cid, bytes)| {
             let record = Object::new();
             set(&record, "cid", &JsValue::from_str(cid))?;
             set(&record, "bytes", &Uint8Array::from(bytes.as_slice()).into())?;
-            new.push((cid.clone(), bytes.len(), JsValue::from(record)));
-        }
-    }
-    for result in futures::future::join_all(new.iter().map(|(_, _, r)| store.put(r, None))).await {
+            Ok(JsValue::from(record))
+        })
+        .collect::<Result<Vec<_>, ClientError>>()?;
+    let (present, written) = futures::future::join(
+        futures::future::join_all(
+            blocks
+                .iter()
+                .map(|(cid, _)| store.key_exists(JsValue::from_str(cid))),
+        ),
+        futures::future::join_all(records.iter().map(|r| store.put(r, None))),
+    )
+    .await;
+    for result in written {
         result?;
     }
-    finish(tx, new.iter().map(|(_, n, _)| n).sum()).await?;
-    Ok(new.into_iter().map(|(cid, _, _)| cid).collect())
+    let mut new = Vec::new();
+    for ((cid, bytes), present) in blocks.iter().zip(present) {
+        if !present? {
+            new.push((cid.clone(), bytes.len()));
+        }
+    }
+    finish(tx, new.iter().map(|(_, n)| n).sum()).await?;
+    Ok(new.into_iter().map(|(cid, _)| cid).collect())
 }
 
 /// A stored block's bytes, as the JavaScript array IndexedDB returned.
