@@ -10,6 +10,29 @@ const BACKGROUND_SYNC_TAG = 'cairn-sync';
 /** While local writes go on, the stored count of queued operations is read at most this often. */
 const RECOUNT_MS = 100;
 
+/**
+ * Opens the repository's database and closes it again, while the module compiles: the
+ * browser sets up the origin's storage (on a first visit, creating it on disk takes tens of
+ * milliseconds) in parallel, not after. Never fails; the real open reports any problem. The
+ * name is the one the wasm storage opens (`cairn:` + name, `storage::database_name`).
+ */
+function warmStorage(name) {
+  return new Promise((resolve) => {
+    let request;
+    try {
+      request = globalThis.indexedDB?.open(`cairn:${name}`);
+    } catch {
+      request = undefined;
+    }
+    if (!request) return resolve();
+    request.onsuccess = () => {
+      request.result.close();
+      resolve();
+    };
+    request.onerror = request.onblocked = () => resolve();
+  });
+}
+
 export class Repo extends EventTarget {
   #handles = new Map();
   #tabs;
@@ -37,7 +60,9 @@ export class Repo extends EventTarget {
    * no network at all. With `server` and `token`, sync runs by itself (unless `autoSync: false`).
    */
   static async open({ name = 'default', server, token, autoSync = true, backgroundSync = false } = {}) {
+    const warming = warmStorage(name);
     const WasmRepo = await wasm();
+    await warming;
     const inner = await call(() => WasmRepo.open(name));
     const repo = new Repo(inner, WasmRepo, { name, server, token, autoSync, backgroundSync });
     await repo.#init();

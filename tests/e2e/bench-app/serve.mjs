@@ -2,13 +2,19 @@
 // editing trace at /trace.json: shared by tests/e2e/bench.mjs and tests/e2e/profile.mjs.
 // Static files are sent with `cache-control: max-age` so a reload measures a warm cache.
 import { execFileSync } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { extname, join, resolve } from 'node:path';
 
 export const root = resolve(new URL('../../..', import.meta.url).pathname);
 
 const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+
+const files = new Map();
+const cached = (file) => {
+  if (!files.has(file)) files.set(file, readFileSync(file));
+  return files.get(file);
+};
 
 /** Builds the page and serves it; resolves to `{url, close()}`. */
 export async function serveBenchApp(tracePath) {
@@ -24,7 +30,10 @@ export async function serveBenchApp(tracePath) {
       return;
     }
     res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'max-age=3600' });
-    createReadStream(file).pipe(res);
+    // Built files are sent whole from memory, as a static server's sendfile would (a read
+    // stream hands them out 64 KiB at a time); the trace is streamed.
+    if (file === resolve(tracePath ?? '')) createReadStream(file).pipe(res);
+    else res.end(cached(file));
   }).listen(0, '127.0.0.1');
   await new Promise((r) => server.on('listening', r));
   return { url: `http://127.0.0.1:${server.address().port}/`, close: () => server.close() };
