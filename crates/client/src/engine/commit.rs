@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use cairn_core::DocumentId;
-use cairn_core::outbox::OpKind;
+use cairn_core::outbox::{OpKind, OutboxEntry};
 use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::Shared;
@@ -90,9 +90,14 @@ impl Gathering {
     }
 }
 
-/// The rows and outbox entries of one document's changes, at most [`ENTRY_CHANGES`] changes
-/// and about [`ENTRY_BYTES`] each.
-fn write_of(doc: DocumentId, new: bool, changes: Vec<Vec<u8>>) -> LocalWrite {
+/// The rows and outbox entries (made by `entry`) of one document's changes, at most
+/// [`ENTRY_CHANGES`] changes and about [`ENTRY_BYTES`] each.
+fn write_of(
+    doc: DocumentId,
+    new: bool,
+    changes: Vec<Vec<u8>>,
+    entry: impl Fn(OpKind) -> OutboxEntry,
+) -> LocalWrite {
     let mut write = LocalWrite {
         doc,
         new,
@@ -106,7 +111,7 @@ fn write_of(doc: DocumentId, new: bool, changes: Vec<Vec<u8>>) -> LocalWrite {
             return;
         }
         write.rows.push(group.concat());
-        write.entries.push(new_entry(OpKind::DocumentChanges {
+        write.entries.push(entry(OpKind::DocumentChanges {
             document: doc,
             changes: std::mem::take(group),
         }));
@@ -172,7 +177,7 @@ impl Engine {
             let mut writes = Vec::with_capacity(batch.len());
             let mut waiters = Vec::with_capacity(batch.len());
             for (doc, c) in batch {
-                writes.push(write_of(doc, c.new, c.changes));
+                writes.push(write_of(doc, c.new, c.changes, new_entry));
                 waiters.push(c.tx);
             }
             match storage::direct::write_local(self.direct(), &writes, now()).await {
@@ -249,10 +254,24 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// An entry without the browser's clock and randomness (this test runs natively).
+    fn entry(kind: OpKind) -> OutboxEntry {
+        OutboxEntry {
+            id: cairn_core::OpId::from_bytes([1; 16]),
+            seq: 0,
+            kind,
+            attempts: 0,
+            next_attempt_at: 0,
+            status: cairn_core::outbox::OpStatus::Pending,
+            created_at: 0,
+            last_error: None,
+        }
+    }
+
     #[test]
     fn changes_are_grouped_into_entries_of_bounded_size() {
         let doc = DocumentId::from_random_bytes([7; 16]);
-        let write = write_of(doc, true, vec![vec![1u8; 10]; 2_500]);
+        let write = write_of(doc, true, vec![vec![1u8; 10]; 2_500], entry);
         assert!(write.new);
         let counts: Vec<usize> = write
             .entries
@@ -265,12 +284,12 @@ mod tests {
             vec![10_000, 10_000, 5_000]
         );
 
-        let big = write_of(doc, false, vec![vec![0u8; 600 << 10]; 3]);
+        let big = write_of(doc, false, vec![vec![0u8; 600 << 10]; 3], entry);
         assert_eq!(
             big.entries.len(),
             3,
             "about a MiB each, one change at least"
         );
-        assert!(write_of(doc, true, Vec::new()).entries.is_empty());
+        assert!(write_of(doc, true, Vec::new(), entry).entries.is_empty());
     }
 }
