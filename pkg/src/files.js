@@ -5,9 +5,9 @@ import { cidOf } from './wasm.js';
 import { call, CairnError } from './errors.js';
 
 /**
- * The IPFS CID of `blob` (a Blob or File), read 4 MiB at a time (the next slice is read while
- * the leaves of the last are hashed): memory stays at about 8 MiB and the DAG's open nodes,
- * whatever the size.
+ * The IPFS CID of `blob` (a Blob or File), read as a stream (the next leaves are read while
+ * the last 16 are hashed): memory stays at about 8 MiB and the DAG's open nodes, whatever
+ * the size.
  *
  * @param {Blob} blob
  * @param {{ cidVersion?: 0 | 1, onBlock?: (blocks: [string, Uint8Array][]) => void,

@@ -11,9 +11,9 @@ use cairn_core::content::{
 };
 use cairn_core::outbox::{FileUpload, OpKind, OpStatus, OutboxEntry};
 use js_sys::Uint8Array;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::Blob;
+use web_sys::{Blob, ReadableStreamDefaultReader};
 
 use super::{Engine, new_op_id, now};
 use crate::ClientError;
@@ -126,15 +126,13 @@ impl BlockReader {
 }
 
 /// Leaves hashed together: WebCrypto runs concurrent digests off the page's thread, and the
-/// next leaves are read from the Blob meanwhile. Memory: about two batches (8 MiB).
+/// next leaves are read from the Blob's stream meanwhile. Memory: about two batches (8 MiB).
 const HASH_BATCH: usize = 16;
 
 /// A `Blob` imported as it streams: its IPFS blocks, leaves hashed with WebCrypto.
 #[derive(Debug)]
 pub struct BlobImport {
-    blob: Blob,
-    /// Bytes of the blob read so far.
-    offset: f64,
+    reader: ReadableStreamDefaultReader,
     importer: Importer,
     /// Leaves read and not yet hashed.
     leaves: Vec<Leaf>,
@@ -144,8 +142,7 @@ pub struct BlobImport {
 impl BlobImport {
     pub fn new(blob: &Blob, version: CidVersion) -> Self {
         Self {
-            blob: blob.clone(),
-            offset: 0.0,
+            reader: blob.stream().get_reader().unchecked_into(),
             importer: Importer::new(ImportOptions {
                 version,
                 ..ImportOptions::default()
@@ -164,22 +161,21 @@ impl BlobImport {
             return Ok(None);
         }
         let Self {
-            blob,
-            offset,
+            reader,
             importer,
             leaves,
             read_all,
         } = self;
         let read = async {
-            // One slice of HASH_BATCH chunks, read at once: a Blob's stream hands out 64 KiB
-            // at a time, a promise each.
-            let end = (*offset + READ_BYTES).min(blob.size());
-            if end > *offset {
-                let piece = read_slice(blob, *offset, end).await?;
-                importer.write_leaves(&piece, leaves);
-                *offset = end;
+            // The stream's chunks (64 KiB in Chromium) until a batch of leaves is complete.
+            // (Reading `Blob.slice()`s of 4 MiB instead is three times slower in Chromium:
+            // 160 ms for 64 MiB against 47 ms through the stream.)
+            while !*read_all && leaves.len() < HASH_BATCH {
+                match read_chunk(reader).await? {
+                    Some(chunk) => importer.write_leaves(&chunk.to_vec(), leaves),
+                    None => *read_all = true,
+                }
             }
-            *read_all = *offset >= blob.size();
             Ok::<_, ClientError>(())
         };
         let blocks: Vec<&[u8]> = batch.iter().map(|l| l.block.as_slice()).collect();
@@ -206,20 +202,25 @@ impl BlobImport {
     }
 }
 
-/// Bytes of a Blob read at once by [`BlobImport`]: [`HASH_BATCH`] leaves.
-const READ_BYTES: f64 = (HASH_BATCH * cairn_core::content::importer::DEFAULT_CHUNK_SIZE) as f64;
-
-/// The bytes `start..end` of `blob`.
-async fn read_slice(blob: &Blob, start: f64, end: f64) -> Result<Vec<u8>, ClientError> {
-    let unreadable =
-        |e: JsValue| ClientError::InvalidArgument(format!("cannot read the file: {e:?}"));
-    let slice = blob
-        .slice_with_f64_and_f64(start, end)
-        .map_err(unreadable)?;
-    let buffer = JsFuture::from(slice.array_buffer())
+/// The next chunk of a stream being read, or `None` at its end.
+async fn read_chunk(
+    reader: &ReadableStreamDefaultReader,
+) -> Result<Option<Uint8Array>, ClientError> {
+    let read = JsFuture::from(reader.read())
         .await
-        .map_err(unreadable)?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+        .map_err(|e| ClientError::InvalidArgument(format!("cannot read the file: {e:?}")))?;
+    let done = js_sys::Reflect::get(&read, &wasm_bindgen::intern("done").into())
+        .ok()
+        .and_then(|d| d.as_bool())
+        .unwrap_or(true);
+    if done {
+        return Ok(None);
+    }
+    js_sys::Reflect::get(&read, &wasm_bindgen::intern("value").into())
+        .ok()
+        .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+        .map(Some)
+        .ok_or_else(|| ClientError::InvalidArgument("an unreadable file".into()))
 }
 
 impl Engine {
