@@ -9,6 +9,8 @@ import { wasm } from './wasm.js';
 const BACKGROUND_SYNC_TAG = 'cairn-sync';
 /** While local writes go on, the stored count of queued operations is read at most this often. */
 const RECOUNT_MS = 100;
+/** Other tabs hear of stored changes at most this often (a frame). */
+const TELL_TABS_MS = 16;
 
 /**
  * Opens the repository's database and closes it again, while the module compiles: the
@@ -48,6 +50,7 @@ export class Repo extends EventTarget {
   #queuedSoon = false;
   #tellLeader = false;
   #recount = null;
+  #toldAt = -Infinity;
   #outgoing = new Set();
   #commits = new WeakMap();
   /** @internal */
@@ -368,13 +371,17 @@ export class Repo extends EventTarget {
     if (this.#outgoing.has(id)) return;
     this.#outgoing.add(id);
     if (this.#outgoing.size > 1) return;
-    setTimeout(() => this.#tellTabs(), 0);
+    // At most one message per TELL_TABS_MS: a writer committing every millisecond would
+    // otherwise post (and make every other tab read storage) as often.
+    const wait = Math.max(0, this.#toldAt + TELL_TABS_MS - performance.now());
+    setTimeout(() => this.#tellTabs(), wait);
   }
 
   #tellTabs() {
     if (this.#outgoing.size === 0) return;
     const ids = [...this.#outgoing];
     this.#outgoing.clear();
+    this.#toldAt = performance.now();
     this.#tabs?.post({ type: 'stored', ids });
   }
 
