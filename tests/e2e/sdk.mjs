@@ -248,8 +248,9 @@ const scenarios = {
     assert(seen.via === 'http' && seen.n === 1, `delivered over HTTP: ${JSON.stringify(seen)}`);
   },
 
-  /** fileCid: the browser computes a file's CID in wasm while the Blob streams; the server,
-   *  recomputing it from the uploaded bytes, accepts it as the declared CID. */
+  /** fileCid: the browser computes a file's CID while the Blob streams (CIDv1: leaves hashed
+   *  in JS, the DAG in wasm; CIDv0 in wasm); the server, recomputing it from the uploaded
+   *  bytes, accepts it as the declared CID. */
   async fileCid(browser) {
     const context = await browser.newContext();
     const page = await newPage(context, 'F');
@@ -266,6 +267,7 @@ const scenarios = {
         onBlock: (b) => { blocks += b.length; },
       });
       const v0 = (await window.Cairn.fileCid(new Blob(['hello']), { cidVersion: 0 })).cid;
+      const empty = (await window.Cairn.fileCid(new Blob([]))).cid;
       const token = await window.signIn('alice');
       const response = await fetch('/v1/files?name=made-in-browser.bin', {
         method: 'POST',
@@ -274,11 +276,12 @@ const scenarios = {
       });
       let badVersion;
       try { await window.Cairn.fileCid(blob, { cidVersion: 7 }); } catch (e) { badVersion = e.code; }
-      return { cid, size, v0, blocks, last: progress.at(-1), status: response.status, stored: await response.json(), badVersion };
+      return { cid, size, v0, empty, blocks, last: progress.at(-1), status: response.status, stored: await response.json(), badVersion };
     });
     assert(result.size === 700 * 1024 + 11 && result.last === result.size, `size and progress: ${JSON.stringify(result)}`);
     assert(result.blocks === 4, `three leaves and a root came out: ${result.blocks}`);
     assert(result.v0 === 'QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX', `CIDv0 of "hello": ${result.v0}`);
+    assert(result.empty === 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku', `CIDv1 of an empty file (Kubo's): ${result.empty}`);
     assert(result.status === 201 && result.stored.cid === result.cid, `the server agrees: ${JSON.stringify(result.stored)}`);
     assert(result.badVersion === 'E_INVALID_ARGUMENT', `bad cidVersion: ${result.badVersion}`);
     console.log(`browser CID ${result.cid} accepted by the server`);

@@ -689,6 +689,30 @@ impl FileImporter {
         Ok(blocks_js(blocks))
     }
 
+    /// A raw leaf (CIDv1) the caller cut and hashed itself: `digest` is the sha2-256 of its
+    /// `size` bytes, which stay with the caller. Returns the leaf's CID and the nodes it
+    /// completed, `[cid, bytes][]`. Every leaf but the last is a whole 256 KiB chunk; throws
+    /// `E_INVALID_ARGUMENT` otherwise, for CIDv0, or after bytes were given to `write`.
+    #[wasm_bindgen(js_name = addRawLeaf)]
+    pub fn add_raw_leaf(&mut self, digest: &[u8], size: f64) -> Result<Array, JsValue> {
+        let digest: [u8; 32] = digest.try_into().map_err(|_| {
+            JsValue::from(ClientError::InvalidArgument("a digest is 32 bytes".into()))
+        })?;
+        let mut blocks = Vec::new();
+        let cid = self
+            .importer()?
+            .add_raw_leaf(size as u64, digest, &mut blocks)
+            .ok_or_else(|| {
+                JsValue::from(ClientError::InvalidArgument(
+                    "raw leaves are whole chunks (the last may be short), of a CIDv1 import given no bytes".into(),
+                ))
+            })?;
+        let out = Array::new();
+        out.push(&JsValue::from_str(&cid.to_string()));
+        out.push(&blocks_js(blocks));
+        Ok(out)
+    }
+
     /// Ends the file: `{cid, size, dagSize, blocks}` with the last blocks (the root last).
     pub fn finish(&mut self) -> Result<Object, JsValue> {
         self.importer()?;

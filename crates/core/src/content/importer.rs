@@ -189,6 +189,42 @@ impl Importer {
         );
     }
 
+    /// For a caller that cuts and hashes raw leaves itself (CIDv1; the browser, from the
+    /// stream's chunks with WebCrypto, without copying them here): a leaf of `filesize`
+    /// bytes whose sha2-256 is `digest`, instead of its bytes. Appends the nodes it completes
+    /// to `out` (not the leaf: the caller has it) and returns the leaf's CID. Every leaf but
+    /// the last must be a whole chunk; `false` (nothing done) when this import is CIDv0, has
+    /// bytes buffered from [`write_leaves`](Self::write_leaves), or has ended.
+    pub fn add_raw_leaf(
+        &mut self,
+        filesize: u64,
+        digest: [u8; 32],
+        out: &mut Vec<Block>,
+    ) -> Option<Cid> {
+        let whole = self.options.chunk_size as u64;
+        if self.options.version != CidVersion::V1
+            || !self.chunk.is_empty()
+            || self.ended
+            || filesize > whole
+        {
+            return None;
+        }
+        let cid = Cid::from_digest(CidVersion::V1, Codec::Raw, digest);
+        self.size += filesize;
+        self.leaves_made += 1;
+        self.chunks += 1;
+        if filesize < whole {
+            // A short leaf is the last one.
+            self.ended = true;
+        }
+        let link = Link {
+            cid,
+            tsize: filesize,
+        };
+        self.push(0, Pending { link, filesize }, out);
+        Some(cid)
+    }
+
     /// Once every leaf is added (after [`end_leaves`](Self::end_leaves)): appends the
     /// remaining nodes, the root last.
     pub fn finish_tree(mut self, out: &mut Vec<Block>) -> Imported {
@@ -285,6 +321,67 @@ mod tests {
             "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
         );
         assert_eq!((v0.size, v0.dag_size, v0.chunks), (0, 6, 1));
+    }
+
+    /// Raw leaves cut and hashed by the caller give the same root, sizes and internal nodes
+    /// as the importer given the bytes: a short last leaf, whole leaves only, and more
+    /// leaves than one node links (a second level).
+    #[test]
+    fn raw_leaves_added_by_digest_give_the_same_dag() {
+        let options = ImportOptions {
+            version: CidVersion::V1,
+            chunk_size: 64,
+        };
+        for len in [1usize, 64 * 3, 64 * 3 + 5, 64 * 400 + 17] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + i / 7) as u8).collect();
+            let (blocks, expected) = import(&bytes, options);
+            let mut importer = Importer::new(options);
+            let mut nodes = Vec::new();
+            for chunk in bytes.chunks(64) {
+                let digest = Sha256::digest(chunk).into();
+                let cid = importer.add_raw_leaf(chunk.len() as u64, digest, &mut nodes);
+                assert_eq!(
+                    cid,
+                    Some(Cid::from_digest(CidVersion::V1, Codec::Raw, digest))
+                );
+            }
+            let imported = importer.finish(&mut nodes);
+            assert_eq!(
+                (
+                    imported.root,
+                    imported.size,
+                    imported.dag_size,
+                    imported.chunks
+                ),
+                (
+                    expected.root,
+                    expected.size,
+                    expected.dag_size,
+                    expected.chunks
+                ),
+                "{len} bytes"
+            );
+            let internal: Vec<_> = blocks
+                .into_iter()
+                .filter(|b| b.cid.codec() == Codec::DagPb)
+                .collect();
+            assert_eq!(
+                nodes, internal,
+                "{len} bytes: the same nodes in the same order"
+            );
+        }
+        let mut importer = Importer::new(options);
+        let mut out = Vec::new();
+        assert!(importer.add_raw_leaf(5, [0; 32], &mut out).is_some());
+        assert!(
+            importer.add_raw_leaf(64, [0; 32], &mut out).is_none(),
+            "after a short leaf"
+        );
+        assert!(
+            Importer::new(v0(64))
+                .add_raw_leaf(64, [0; 32], &mut out)
+                .is_none()
+        );
     }
 
     /// Leaves hashed by the caller (as the browser does with WebCrypto) give the same
