@@ -64,7 +64,7 @@ try {
   console.log(`\nFiles in the browser (${fileRows.mib} MiB random Blob, CIDv1 raw leaves)   MiB/s    vs ipfs-unixfs-importer`);
   const frow = (name, r) => console.log(`${pad(name, 62)} ${pad(num(r.mibPerSecond, 1), 8)} ${(r.mibPerSecond / fileRows.unixfsImporter.mibPerSecond).toFixed(2)}x${r.same === false ? '  RESULT MISMATCH' : ''}`);
   frow('ipfs-unixfs-importer 17.1.1 (JS, in memory)', fileRows.unixfsImporter);
-  frow('fileCid (wasm importer, in memory)', fileRows.fileCid);
+  frow('fileCid (@cairn/client, in memory)', fileRows.fileCid);
   frow('IndexedDB alone (256 KiB records, 4 MiB transactions; ceiling)', fileRows.indexedDb);
   frow('repo.putFile (wasm importer + blocks durable in IndexedDB)', fileRows.putFile);
   frow('repo.getFile (read back, every block verified)', fileRows.getFile);
