@@ -292,8 +292,9 @@ export interface FileCidOptions {
 }
 
 /**
- * The IPFS CID of a Blob or File, computed in WebAssembly as the blob streams (exactly the
- * CID Kubo's `ipfs add` gives). Memory stays at one 256 KiB chunk, whatever the size.
+ * The IPFS CID of a Blob or File, computed as the blob streams (exactly the CID Kubo's
+ * `ipfs add` gives): CIDv1 leaves are hashed with WebCrypto, the DAG is built in WebAssembly.
+ * Memory stays at about 8 MiB of leaves being hashed, whatever the size.
  */
 export function fileCid(
   blob: Blob,
