@@ -15,23 +15,7 @@ use cairn_core::sync::from_automerge;
 use cairn_core::{DocumentId, Message};
 use cairn_harness::postgres;
 use serde_json::Value;
-use support::{WsClient, http_sync, op, push_since, start_server, token};
-
-async fn scrape(base: &str) -> String {
-    reqwest::get(format!("{base}metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// The value of the sample `series` (name and labels exactly as rendered), 0 if absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
+use support::{WsClient, http_sync, op, push_since, sample, scrape, start_server, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_after_known_traffic_shows_the_counts() {

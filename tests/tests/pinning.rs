@@ -118,12 +118,7 @@ async fn uploads_queue_while_kubo_is_down_and_pin_once_it_is_up() {
     );
 
     // Pin statuses are metrics too.
-    let metrics = reqwest::get(format!("{base}metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::scrape(base).await;
     for line in [
         "cairn_pins{status=\"pinned\"} 1",
         "cairn_pins{status=\"failed\"} 1",
@@ -240,18 +235,7 @@ async fn a_pinning_service_pins_what_kubo_holds() {
     }
 
     // The pin and collection work is counted.
-    let metrics = reqwest::get(format!("{base}metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sample = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let metrics = support::scrape(base).await;
     for (series, at_least) in [
         (r#"cairn_pin_attempts_total{outcome="pinned"}"#, 1.0),
         ("cairn_unpins_total", 1.0),
@@ -259,7 +243,10 @@ async fn a_pinning_service_pins_what_kubo_holds() {
         (r#"cairn_gc_collected_total{kind="contents"}"#, 1.0),
         (r#"cairn_gc_collected_total{kind="blocks"}"#, 3.0),
     ] {
-        assert!(sample(series) >= at_least, "{series} in:\n{metrics}");
+        assert!(
+            support::sample(&metrics, series) >= at_least,
+            "{series} in:\n{metrics}"
+        );
     }
 }
 

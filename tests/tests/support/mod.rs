@@ -85,6 +85,23 @@ pub async fn download_file(base: &str, user: &str, cid: &str) -> Vec<u8> {
     response.bytes().await.unwrap().to_vec()
 }
 
+/// The server's Prometheus scrape (`GET /metrics`).
+pub async fn scrape(base: &str) -> String {
+    reqwest::get(format!("{base}metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the sample `series` (name and labels exactly as rendered), 0 if absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// `GET /v1/files/{cid}/info` with `token`.
 pub async fn file_info(base: &str, token: &str, cid: &str) -> serde_json::Value {
     reqwest::Client::new()
