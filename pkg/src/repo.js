@@ -93,10 +93,10 @@ export class Repo extends EventTarget {
   async #init() {
     // The token and the count of queued operations are read at once (two transactions that
     // IndexedDB runs side by side), not one after the other.
-    const token = this.#token ? call(() => this.wasm.setToken(this.#token)) : this.wasm.token().catch(() => undefined);
+    const saved = this.#token ? call(() => this.wasm.setToken(this.#token)) : this.wasm.token().catch(() => undefined);
     const pending = this.wasm.pending();
-    if (!this.#token) this.#token = await token;
-    else await token;
+    const stored = await saved; // the stored token, or undefined once ours is saved
+    this.#token ??= stored;
     this.#tabs = new Tabs(this.name, { onLeader: () => this.#lead(), onMessage: (m) => this.#message(m) });
     this.#setStatus({ pending: await pending });
     // Ask the browser not to evict our storage under pressure.

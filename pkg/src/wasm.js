@@ -3,6 +3,12 @@ import init, { cidOf as wasmCidOf, FileImporter, WasmRepo } from '../wasm/cairn_
 
 let ready;
 
+/** The module's loading, started on first use. */
+function load() {
+  ready ??= init();
+  return ready;
+}
+
 /**
  * Starts loading the module (fetch and streaming compile) without waiting for it: the package
  * calls this when it is imported in a page or worker, so the module is compiling while the
@@ -10,27 +16,23 @@ let ready;
  * the first `open()`.
  */
 export function preload() {
-  ready ??= init();
-  ready.catch(() => {});
+  load().catch(() => {});
 }
 
 /** The `WasmRepo` class, once the module is loaded. */
 export async function wasm() {
-  ready ??= init();
-  await ready;
+  await load();
   return WasmRepo;
 }
 
 /** The `FileImporter` class, once the module is loaded. */
 export async function fileImporter() {
-  ready ??= init();
-  await ready;
+  await load();
   return FileImporter;
 }
 
 /** The wasm `cidOf` function, once the module is loaded. */
 export async function cidOf() {
-  ready ??= init();
-  await ready;
+  await load();
   return wasmCidOf;
 }

@@ -237,6 +237,7 @@ impl Engine {
             let waiting = engine.state().commit.has(id);
             engine.with_doc(id, |d| {
                 if waiting {
+                    let snapshot = snapshot.map(|a| a.to_vec());
                     let saved = Document::load(*id, snapshot.as_deref(), rows)?.save();
                     d.compacted_to(saved.len());
                     Ok(saved)

@@ -78,17 +78,14 @@ pub async fn write_local(
 ) -> Result<(), ClientError> {
     super::LOCAL_WRITE_TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let new = batch.iter().any(|w| w.new);
-    let names: Array = if new {
-        [DOCUMENTS, CHANGES, OUTBOX]
-            .iter()
-            .map(|s| JsValue::from_str(s))
-            .collect()
+    // The documents store only when a record is new: a narrower scope waits behind fewer
+    // other transactions.
+    let stores: &[&str] = if new {
+        &[DOCUMENTS, CHANGES, OUTBOX]
     } else {
-        [CHANGES, OUTBOX]
-            .iter()
-            .map(|s| JsValue::from_str(s))
-            .collect()
+        &[CHANGES, OUTBOX]
     };
+    let names: Array = stores.iter().map(|s| JsValue::from_str(s)).collect();
     let tx: IdbTransaction = connection
         .db
         .transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite)

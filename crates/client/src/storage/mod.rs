@@ -361,13 +361,13 @@ pub async fn ensure_document(db: &Rexie, id: &DocumentId, now: f64) -> Result<()
 }
 
 /// Folds a document's change rows into its snapshot: `save` is called inside the transaction
-/// with the stored snapshot and every row still stored; rows up to the last one it saw are
-/// deleted.
+/// with the stored snapshot (as IndexedDB returned it: copied into wasm only if `save` needs
+/// it) and every row still stored; rows up to the last one it saw are deleted.
 pub async fn compact(
     db: &Rexie,
     id: &DocumentId,
     now: f64,
-    save: impl FnOnce(Option<Vec<u8>>, Vec<(f64, Vec<u8>)>) -> Result<Vec<u8>, ClientError>,
+    save: impl FnOnce(Option<Uint8Array>, Vec<(f64, Vec<u8>)>) -> Result<Vec<u8>, ClientError>,
 ) -> Result<(), ClientError> {
     let doc = id.to_string();
     let tx = db.transaction(&[DOCUMENTS, CHANGES], TransactionMode::ReadWrite)?;
@@ -382,8 +382,7 @@ pub async fn compact(
     .await;
     let snapshot = record?
         .map(|r| get_field(&r, "snapshot"))
-        .and_then(|s| s.dyn_into::<Uint8Array>().ok())
-        .map(|a| a.to_vec());
+        .and_then(|s| s.dyn_into::<Uint8Array>().ok());
     let stored = rows(stored?);
     let keys: Vec<f64> = stored.iter().map(|(k, _)| *k).collect();
     let snapshot = save(snapshot, stored)?;
