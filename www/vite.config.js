@@ -6,6 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { cairn } from '@cairn/client/vite';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -46,6 +47,6 @@ export default defineConfig({
       output: { entryFileNames: (chunk) => (chunk.name === 'sw' ? 'sw.js' : 'assets/[name]-[hash].js') },
     },
   },
-  plugins: [precache()],
+  plugins: [cairn(), precache()],
   logLevel: 'warn',
 });

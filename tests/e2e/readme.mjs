@@ -23,6 +23,14 @@ for (const block of blocks.filter((b) => b.info === 'js sw')) {
   }
 }
 
+// The Vite recipe is the packaging test app's config.
+const viteConfig = readFileSync(`${root}/tests/e2e/vite-app/vite.config.js`, 'utf8');
+for (const block of blocks.filter((b) => b.info === 'js vite')) {
+  for (const line of block.code.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('//'))) {
+    assert(viteConfig.includes(line), `the recipe's line is in tests/e2e/vite-app/vite.config.js: ${line}`);
+  }
+}
+
 const token = (await (await fetch(`${base}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"reader"}' })).json()).token;
 const browser = await launch();
 try {

@@ -2,6 +2,7 @@
 // (index.html), and first.html with our package alone.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { cairn } from '../../../pkg/vite.js';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 
@@ -14,5 +15,6 @@ export default defineConfig({
     chunkSizeWarningLimit: 4096,
     rollupOptions: { input: { index: here('index.html'), first: here('first.html') } },
   },
+  plugins: [cairn()],
   logLevel: 'warn',
 });
