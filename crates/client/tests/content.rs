@@ -320,3 +320,48 @@ async fn a_version_3_outbox_is_indexed_by_status_on_upgrade() {
     engine.close();
     cairn_client::delete_database(&name).await.unwrap();
 }
+
+/// A file deleted while its upload is being tried (the uploader has read the entry and is
+/// writing its attempt back) stays deleted: the attempt's state is written onto the stored
+/// entry, keeping the cancellation, instead of the stale copy the uploader read.
+#[wasm_bindgen_test]
+async fn a_file_deleted_while_its_upload_is_tried_stays_cancelled() {
+    use cairn_core::content::CidVersion;
+    use cairn_core::outbox::OpKind;
+
+    let name = unique_name("delete-race");
+    let engine = cairn_client::Engine::open(&name).await.unwrap();
+    let data: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+    let none = |_: f64, _: f64| {};
+    let file = engine
+        .put_file(&blob_of(&data, 2), options("raced", CidVersion::V1), &none)
+        .await
+        .unwrap();
+    // Port 9 on loopback is closed: the upload attempt fails at the network level.
+    let remote = cairn_client::Remote {
+        server: "http://127.0.0.1:9".into(),
+        token: "t".into(),
+    };
+    let progress = |_: &str, _: f64, _: f64| {};
+    // The uploader reads the outbox first; the delete's transaction is queued behind that
+    // read and runs before the uploader writes its attempt back.
+    let (_, deleted) = futures::future::join(
+        engine.file_op(&remote, &progress),
+        engine.delete_file(&file.cid),
+    )
+    .await;
+    deleted.unwrap();
+    let uploads: Vec<_> = engine
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            OpKind::FileUpload(u) => Some(u.cancelled),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(uploads, vec![true], "the upload stays cancelled");
+    engine.close();
+    cairn_client::delete_database(&name).await.unwrap();
+}

@@ -279,18 +279,38 @@ pub async fn read_outbox_entry(db: &Rexie, seq: u64) -> Result<Option<OutboxEntr
     record.as_ref().map(outbox_entry).transpose()
 }
 
-/// Stores new states of existing outbox entries (attempts, next attempt, status).
+/// The fields of an outbox record that [`update_outbox`] writes: its delivery state.
+const DELIVERY_FIELDS: [&str; 4] = ["attempts", "nextAttemptAt", "status", "code"];
+
+/// Stores new delivery states (attempts, next attempt, status, code) of outbox entries read
+/// earlier. Only those fields are written, onto the record as it is stored now: what changed
+/// since it was read (an upload cancelled by a `deleteFile` meanwhile) stays, and an entry that
+/// left meanwhile (acknowledged, removed) is not written back.
 pub async fn update_outbox(db: &Rexie, entries: &[OutboxEntry]) -> Result<(), ClientError> {
     if entries.is_empty() {
         return Ok(());
     }
     let tx = db.transaction(&[OUTBOX], TransactionMode::ReadWrite)?;
     let outbox = tx.store(OUTBOX)?;
-    let records = entries
+    let updates = entries
         .iter()
         .map(|e| outbox_record(e, true))
         .collect::<Result<Vec<_>, _>>()?;
-    all(records.iter().map(|r| outbox.put(r, None))).await?;
+    let stored = futures::future::join_all(
+        entries
+            .iter()
+            .map(|e| outbox.get(JsValue::from_f64(e.seq as f64))),
+    )
+    .await;
+    let mut puts = Vec::new();
+    for (update, record) in updates.iter().zip(stored) {
+        let Some(record) = record? else { continue };
+        for field in DELIVERY_FIELDS {
+            set(record.unchecked_ref(), field, &get_field(update, field))?;
+        }
+        puts.push(record);
+    }
+    all(puts.iter().map(|r| outbox.put(r, None))).await?;
     finish(tx, 0).await
 }
 
