@@ -28,7 +28,7 @@ export async function fileCid(blob, { cidVersion = 1, onBlock, onProgress } = {}
     const FileImporter = await fileImporter();
     const importer = new FileImporter(1);
     try {
-      return await rawLeaves(importer, blob, onBlock, onProgress);
+      return await rawLeaves(importer, blob, onBlock && ((blocks) => void onBlock(blocks)), onProgress);
     } catch (e) {
       throw wrap(e);
     } finally {
@@ -39,7 +39,60 @@ export async function fileCid(blob, { cidVersion = 1, onBlock, onProgress } = {}
   return call(() => compute(blob, cidVersion, onBlock, onProgress));
 }
 
-/** CIDv1: leaves cut and hashed here, the DAG built by `importer` from their digests. */
+/** Whether `putFile` can import this way (CIDv1 in a secure context); see `storeRaw`. */
+export function canStoreRaw(cidVersion) {
+  return (cidVersion === undefined || cidVersion === 1) && Boolean(globalThis.crypto?.subtle);
+}
+
+/** Bytes of blocks `storeRaw` writes in one transaction. */
+const STORE_BATCH = 4 << 20;
+
+/**
+ * `putFile`'s CIDv1 import: leaves cut and hashed as `fileCid` does, and every block stored
+ * through `put` (a wasm `FilePut`) as the JS array it already is, 4 MiB per transaction, one
+ * batch written while the next is read and hashed. Resolves to the root's `{cid, size}`; on
+ * failure the caller aborts `put`.
+ */
+export async function storeRaw(put, blob, onProgress) {
+  const FileImporter = await fileImporter();
+  const importer = new FileImporter(1);
+  let batch = [];
+  let bytes = 0;
+  let writing = Promise.resolve();
+  const store = () => {
+    const full = batch;
+    batch = [];
+    bytes = 0;
+    writing = writing.then(() => put.store(full));
+  };
+  try {
+    const { cid, size } = await rawLeaves(importer, blob, async (blocks) => {
+      for (const [cid, data] of blocks) {
+        // IndexedDB stores a view's whole buffer: a leaf cut out of a larger stream chunk is
+        // stored as a copy of its own bytes.
+        batch.push([cid, data.byteLength === data.buffer.byteLength ? data : data.slice()]);
+        bytes += data.length;
+      }
+      if (bytes >= STORE_BATCH) {
+        await writing; // at most one batch waits for IndexedDB
+        store();
+      }
+    }, onProgress);
+    store();
+    await writing;
+    return { cid, size };
+  } catch (e) {
+    await writing.catch(() => {}); // a failed write is the error already; let the rest settle
+    throw e;
+  } finally {
+    importer.free();
+  }
+}
+
+/**
+ * CIDv1: leaves cut and hashed here, the DAG built by `importer` from their digests. The
+ * reading waits for `onBlock`'s promise, if it returns one.
+ */
 async function rawLeaves(importer, blob, onBlock, onProgress) {
   const reader = blob.stream().getReader();
   const hashing = []; // oldest first: { bytes, digest: Promise<ArrayBuffer> }
@@ -49,14 +102,16 @@ async function rawLeaves(importer, blob, onBlock, onProgress) {
     while (hashing.length > left) {
       const { bytes, digest } = hashing.shift();
       const [cid, nodes] = importer.addRawLeaf(new Uint8Array(await digest), bytes.length);
-      onBlock?.([[cid, bytes], ...nodes]);
+      await onBlock?.([[cid, bytes], ...nodes]);
     }
   };
   let leaf = new Uint8Array(CHUNK);
   let filled = 0;
   let read = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((e) => {
+      throw new CairnError(`cannot read the file: ${e?.message ?? e}`, 'E_INVALID_ARGUMENT');
+    });
     if (done) break;
     let at = 0;
     while (at < value.length) {
@@ -82,6 +137,6 @@ async function rawLeaves(importer, blob, onBlock, onProgress) {
   if (filled > 0) cut(leaf.subarray(0, filled));
   await add(0);
   const { cid, size, dagSize, blocks } = importer.finish();
-  if (blocks.length > 0) onBlock?.(blocks);
+  if (blocks.length > 0) await onBlock?.(blocks);
   return { cid, size, dagSize };
 }

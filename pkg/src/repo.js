@@ -5,6 +5,7 @@ import { Syncer } from './sync.js';
 import { Tabs } from './tabs.js';
 import { Transfers } from './transfers.js';
 import { wasm } from './wasm.js';
+import { canStoreRaw, storeRaw } from './files.js';
 
 const BACKGROUND_SYNC_TAG = 'cairn-sync';
 /** While local writes go on, the stored count of queued operations is read at most this often. */
@@ -199,10 +200,26 @@ export class Repo extends EventTarget {
       cidVersion,
     };
     const report = onProgress && ((loaded, total) => onProgress({ loaded, total }));
-    const info = await call(() => this.wasm.putFile(blob, options, report));
+    const info = canStoreRaw(cidVersion) ? await this.#putRaw(blob, options, report) : await call(() => this.wasm.putFile(blob, options, report));
     this.#fileEvent({ cid: info.cid, kind: 'store', state: info.state });
     this.#counted();
     return info;
+  }
+
+  /** `putFile` with CIDv1: the leaves are cut, hashed and stored from JS (`storeRaw`). */
+  async #putRaw(blob, options, report) {
+    const put = callSync(() => this.wasm.startPut(options));
+    try {
+      const { cid, size } = await storeRaw(put, blob, report && ((read) => report(read, blob.size)));
+      const info = await call(() => put.finish(cid, size));
+      report?.(blob.size, blob.size);
+      return info;
+    } catch (e) {
+      await put.abort().catch(() => {});
+      throw wrap(e);
+    } finally {
+      put.free();
+    }
   }
 
   /**

@@ -66,7 +66,7 @@ try {
   frow('ipfs-unixfs-importer 17.1.1 (JS, in memory)', fileRows.unixfsImporter);
   frow('fileCid (@cairn/client, in memory)', fileRows.fileCid);
   frow('IndexedDB alone (256 KiB records, 4 MiB transactions; ceiling)', fileRows.indexedDb);
-  frow('repo.putFile (wasm importer + blocks durable in IndexedDB)', fileRows.putFile);
+  frow('repo.putFile (leaves hashed in JS, blocks durable in IndexedDB)', fileRows.putFile);
   frow('repo.getFile (read back, every block verified)', fileRows.getFile);
   console.log(`putFile / IndexedDB alone ${ratio(fileRows.putFile.mibPerSecond, fileRows.indexedDb.mibPerSecond)}x, getFile / putFile ${ratio(fileRows.getFile.mibPerSecond, fileRows.putFile.mibPerSecond)}x`);
   Object.assign(out, {

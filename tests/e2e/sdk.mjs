@@ -339,6 +339,64 @@ const scenarios = {
     assert(put.progress.at(-1).loaded === expected.length, `import progress: ${JSON.stringify(put.progress.slice(-2))}`);
     assert(put.read.same && put.read.name === 'photo.png' && put.read.type === 'image/png', `read back offline: ${JSON.stringify(put.read)}`);
     assert(put.bad === 'E_INVALID_ARGUMENT', `a non-Blob is refused: ${put.bad}`);
+    // A file that cannot be read to its end (its stream fails after 24 MiB, once 4 MiB batches
+    // of its blocks are stored), through either import: E_INVALID_ARGUMENT, and the blocks it
+    // stored are removed again; no record, no upload.
+    const broken = await page.evaluate(async () => {
+      const blocks = () => new Promise((resolve, reject) => {
+        const open = indexedDB.open('cairn:files');
+        open.onsuccess = () => {
+          const count = open.result.transaction('blocks').objectStore('blocks').count();
+          count.onsuccess = () => { open.result.close(); resolve(count.result); };
+          count.onerror = () => reject(count.error);
+        };
+        open.onerror = () => reject(open.error);
+      });
+      class Broken extends Blob {
+        stream() {
+          let sent = 0;
+          return new ReadableStream({
+            pull(controller) {
+              if (sent >= 24 * 1024 * 1024) return controller.error(new Error('the disk went away'));
+              const chunk = new Uint8Array(65536);
+              crypto.getRandomValues(chunk);
+              sent += chunk.length;
+              controller.enqueue(chunk);
+            },
+          });
+        }
+      }
+      // Every stored block holds its own bytes only (IndexedDB would store a view's whole
+      // buffer: a leaf cut from a larger stream chunk must be its own copy).
+      const whole = new Uint8Array(3 * 1024 * 1024 + 3);
+      for (let i = 0; i < whole.length; i += 65536) crypto.getRandomValues(whole.subarray(i, i + 65536));
+      const stored = await window.repo.putFile(new Blob([whole]), { name: 'whole.bin' });
+      const sizes = await new Promise((resolve, reject) => {
+        const open = indexedDB.open('cairn:files');
+        open.onsuccess = () => {
+          const all = open.result.transaction('blocks').objectStore('blocks').getAll();
+          all.onsuccess = () => { open.result.close(); resolve(all.result.map((r) => [r.bytes.byteLength, r.bytes.buffer.byteLength])); };
+          all.onerror = () => reject(all.error);
+        };
+        open.onerror = () => reject(open.error);
+      });
+      await window.repo.deleteFile(stored.cid);
+      const state = async () => ({ blocks: await blocks(), files: (await window.repo.files()).length, outbox: (await window.repo.outbox()).length });
+      const before = await state();
+      const codes = [];
+      for (const cidVersion of [1, 0]) {
+        try {
+          await window.repo.putFile(new Broken([new Uint8Array(32 * 1024 * 1024)]), { name: 'broken', cidVersion });
+          codes.push('stored');
+        } catch (e) {
+          codes.push(e.code);
+        }
+      }
+      return { codes, before, after: await state(), sizes };
+    });
+    assert(broken.sizes.length >= 14 && broken.sizes.every(([n, buffer]) => n === buffer), `blocks stored as their own bytes: ${JSON.stringify(broken.sizes)}`);
+    assert(JSON.stringify(broken.codes) === '["E_INVALID_ARGUMENT","E_INVALID_ARGUMENT"]', `an unreadable file is refused: ${JSON.stringify(broken)}`);
+    assert(JSON.stringify(broken.after) === JSON.stringify(broken.before), `nothing of it stays: ${JSON.stringify(broken)}`);
     // The cancelled upload leaves as soon as the uploader sees it (it needs no network).
     const kinds = put.outbox.map((e) => `${e.kind}${e.cancelled ? ' (cancelled)' : ''}`).filter((k) => !k.endsWith('(cancelled)'));
     assert(JSON.stringify(kinds) === JSON.stringify(['file-upload', 'changes', 'file-upload', 'file-delete']), `queued: ${kinds}`);
@@ -493,6 +551,35 @@ async function storagePressureIn(context) {
     }, id);
     assert(failed.code === 'E_QUOTA', `a quota error is E_QUOTA: ${JSON.stringify(failed)}`);
     assert(failed.same, `state intact: ${JSON.stringify(failed)}`);
+    // A file over the quota, through either import (CIDv1's JS leaves, CIDv0's wasm importer):
+    // E_QUOTA, and no block, record or upload of it stays.
+    const files = await page.evaluate(async () => {
+      const blocks = () => new Promise((resolve, reject) => {
+        const open = indexedDB.open('cairn:pressure');
+        open.onsuccess = () => {
+          const count = open.result.transaction('blocks').objectStore('blocks').count();
+          count.onsuccess = () => { open.result.close(); resolve(count.result); };
+          count.onerror = () => reject(count.error);
+        };
+        open.onerror = () => reject(open.error);
+      });
+      const before = { blocks: await blocks(), files: (await window.repo.files()).length, outbox: (await window.repo.outbox()).length };
+      const bytes = new Uint8Array(3 * 1024 * 1024);
+      for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+      const codes = [];
+      for (const cidVersion of [1, 0]) {
+        try {
+          await window.repo.putFile(new Blob([bytes]), { name: 'too big', cidVersion });
+          codes.push('stored');
+        } catch (e) {
+          codes.push(e.code);
+        }
+      }
+      const after = { blocks: await blocks(), files: (await window.repo.files()).length, outbox: (await window.repo.outbox()).length };
+      return { codes, before, after };
+    });
+    assert(JSON.stringify(files.codes) === '["E_QUOTA","E_QUOTA"]', `a file over the quota is E_QUOTA: ${JSON.stringify(files)}`);
+    assert(files.after.blocks === files.before.blocks && files.after.files === files.before.files && files.after.outbox <= files.before.outbox, `nothing of it stays: ${JSON.stringify(files)}`);
     await session.send('Storage.overrideQuotaForOrigin', { origin: new URL(base).origin });
 
     // The browser evicts the database; the next visit restores the user's documents.

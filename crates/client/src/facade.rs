@@ -418,6 +418,18 @@ impl WasmRepo {
         })
     }
 
+    /// `startPut({name, type, metadata?, doc?}): FilePut` — a `putFile` whose CIDv1 import
+    /// the caller runs (leaves cut and hashed in JS, the DAG from a `FileImporter`): the
+    /// options are checked now, before any block is stored.
+    #[wasm_bindgen(js_name = startPut)]
+    pub fn start_put(&self, options: JsValue) -> Result<FilePut, JsValue> {
+        Ok(FilePut {
+            engine: self.engine.clone(),
+            options: Some(put_options(&options)?),
+            added: std::rc::Rc::default(),
+        })
+    }
+
     /// `readFile(cid): Promise<Uint8Array[] | undefined>` — the file's bytes from this
     /// device, verified, as `Blob` parts; `undefined` if it is not (entirely) here.
     #[wasm_bindgen(js_name = readFile)]
@@ -629,6 +641,70 @@ pub fn cid_of(
         let _ = Reflect::set(&out, &"dagSize".into(), &(imported.dag_size as f64).into());
         Ok(out.into())
     })
+}
+
+/// A `putFile` in progress whose import runs in JS (see `WasmRepo.startPut`): `store`
+/// its blocks as they are made, then `finish` with the root, or `abort` to remove the blocks
+/// it added.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct FilePut {
+    engine: Engine,
+    options: Option<PutOptions>,
+    /// The CIDs of the blocks this put stored that were not here before.
+    added: std::rc::Rc<RefCell<Vec<String>>>,
+}
+
+#[wasm_bindgen]
+impl FilePut {
+    /// `store(blocks: [cid, Uint8Array][]): Promise<void>` — stores blocks of the import in
+    /// one transaction, their arrays as they are (not copied). The CIDs must be the ones the
+    /// `FileImporter` gave for these bytes.
+    pub fn store(&self, blocks: Array) -> Promise {
+        let (engine, added) = (self.engine.clone(), self.added.clone());
+        promise(async move {
+            let pairs = blocks
+                .iter()
+                .map(|pair| {
+                    let pair: Array = pair.unchecked_into();
+                    let cid = pair.get(0).as_string();
+                    let bytes = pair.get(1).dyn_into::<Uint8Array>().ok();
+                    cid.zip(bytes).ok_or_else(|| {
+                        ClientError::InvalidArgument("a block is [cid, Uint8Array]".into())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<(&str, Uint8Array)> =
+                pairs.iter().map(|(c, b)| (c.as_str(), b.clone())).collect();
+            let new = engine.store_imported(&pairs).await?;
+            added.borrow_mut().extend(new);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// `finish(cid, size): Promise<FileInfo>` — records the file whose blocks are stored
+    /// (root `cid`, `size` bytes) and queues its upload, in one transaction.
+    pub fn finish(&mut self, cid: String, size: f64) -> Promise {
+        let engine = self.engine.clone();
+        let options = self.options.take();
+        promise(async move {
+            let options = options
+                .ok_or_else(|| ClientError::InvalidArgument("this put has finished".into()))?;
+            let root = crate::engine::parse_cid(&cid)?;
+            file_to_js(&engine.record_put(root, size as u64, options).await?)
+        })
+    }
+
+    /// `abort(): Promise<void>` — removes the blocks this put added (after a failed import).
+    pub fn abort(&mut self) -> Promise {
+        let engine = self.engine.clone();
+        let added = std::mem::take(&mut *self.added.borrow_mut());
+        self.options = None;
+        promise(async move {
+            engine.remove_blocks(&added).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
 }
 
 /// Computes a file's CID as its bytes stream in, exactly as `ipfs add` would (JS:

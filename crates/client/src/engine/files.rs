@@ -317,8 +317,24 @@ impl Engine {
         self.record_put(imported.root, imported.size, options).await
     }
 
+    /// Stores blocks a caller imported itself, their bytes in JavaScript arrays (the SDK's
+    /// CIDv1 `putFile` hashes leaves with WebCrypto in JS and keeps their bytes there), in one
+    /// transaction, without copying them; returns the CIDs that were new. The CIDs are the
+    /// importer's, made from these bytes' digests, so they are not hashed again here.
+    pub async fn store_imported(
+        &self,
+        blocks: &[(&str, Uint8Array)],
+    ) -> Result<Vec<String>, ClientError> {
+        files::put_block_arrays(self.db(), blocks).await
+    }
+
+    /// Removes blocks an abandoned import added (see [`put_file`](Self::put_file)).
+    pub async fn remove_blocks(&self, cids: &[String]) -> Result<(), ClientError> {
+        files::delete_blocks(self.db(), cids).await
+    }
+
     /// The record and the upload operation of a file whose blocks are stored.
-    async fn record_put(
+    pub async fn record_put(
         &self,
         cid: Cid,
         size: u64,
@@ -365,20 +381,25 @@ impl Engine {
     pub async fn read_parts(&self, cid: &str) -> Result<Option<Vec<Uint8Array>>, ClientError> {
         let mut walk = FileWalk::new(parse_cid(cid)?, u64::MAX, 0, u64::MAX);
         let (mut reader, mut parts) = (BlockReader::default(), Vec::new());
-        while let Some((cid, array)) = reader.next(self, &mut walk).await? {
+        while let Some((_, array)) = reader.next(self, &mut walk).await? {
             let Some(array) = array else {
                 return Ok(None);
             };
-            let bytes = array.to_vec();
-            let whole = bytes.len();
+            // A raw leaf: the stored array (or the part of it in the range) is the piece,
+            // never copied into wasm.
+            if let Some(range) = walk.raw_leaf(u64::from(array.length())) {
+                match range.len() {
+                    0 => {}
+                    n if n == array.length() as usize => parts.push(array),
+                    _ => parts.push(array.subarray(range.start as u32, range.end as u32)),
+                }
+                continue;
+            }
             let data = walk
-                .block(bytes)
+                .block(array.to_vec())
                 .map_err(|e| ClientError::Corrupt(e.to_string()))?;
-            match data.len() {
-                0 => {}
-                // A raw leaf: the stored array itself is the piece.
-                n if n == whole && cid.codec() == Codec::Raw => parts.push(array),
-                _ => parts.push(Uint8Array::from(data.as_slice())),
+            if !data.is_empty() {
+                parts.push(Uint8Array::from(data.as_slice()));
             }
         }
         Ok(Some(parts))

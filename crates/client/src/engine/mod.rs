@@ -15,6 +15,7 @@ mod sync;
 mod transfer;
 
 pub use self::commit::{Applied, Ticket};
+pub(crate) use self::files::parse_cid;
 pub use self::files::{BlobImport, PutOptions};
 pub use self::sync::Handled;
 pub use self::transfer::FileOp;

@@ -46,6 +46,19 @@ pub async fn put_blocks(
     db: &Rexie,
     blocks: &[(String, Vec<u8>)],
 ) -> Result<Vec<String>, ClientError> {
+    let arrays: Vec<(&str, Uint8Array)> = blocks
+        .iter()
+        .map(|(cid, bytes)| (cid.as_str(), Uint8Array::from(bytes.as_slice())))
+        .collect();
+    put_block_arrays(db, &arrays).await
+}
+
+/// [`put_blocks`] of blocks whose bytes are JavaScript arrays already: they are stored as
+/// they are, not copied.
+pub async fn put_block_arrays(
+    db: &Rexie,
+    blocks: &[(&str, Uint8Array)],
+) -> Result<Vec<String>, ClientError> {
     let tx = db.transaction(&[BLOCKS], TransactionMode::ReadWrite)?;
     let store = tx.store(BLOCKS)?;
     // Every request is issued before any is awaited (IndexedDB runs them in order): whether
@@ -56,7 +69,7 @@ pub async fn put_blocks(
         .map(|(cid, bytes)| {
             let record = Object::new();
             set(&record, "cid", &JsValue::from_str(cid))?;
-            set(&record, "bytes", &Uint8Array::from(bytes.as_slice()).into())?;
+            set(&record, "bytes", bytes)?;
             Ok(JsValue::from(record))
         })
         .collect::<Result<Vec<_>, ClientError>>()?;
@@ -75,7 +88,7 @@ pub async fn put_blocks(
     let mut new = Vec::new();
     for ((cid, bytes), present) in blocks.iter().zip(present) {
         if !present? {
-            new.push((cid.clone(), bytes.len()));
+            new.push(((*cid).to_owned(), bytes.length() as usize));
         }
     }
     finish(tx, new.iter().map(|(_, n)| n).sum()).await?;

@@ -104,17 +104,35 @@ impl FileWalk {
                 }
             }
         };
-        let (from, to) = (self.offset, self.offset + data.len() as u64);
+        let range = self.advance(data.len() as u64);
+        let mut data = data;
+        data.truncate(range.end);
+        data.drain(..range.start);
+        Ok(data)
+    }
+
+    /// [`block`](Self::block) for a raw leaf whose bytes the caller keeps (already checked
+    /// against its CID, `len` bytes): which of its bytes are in the range. `None` (and nothing
+    /// moves) if the block asked for is not a raw leaf, or the walk is done: hand internal
+    /// nodes to `block`.
+    pub fn raw_leaf(&mut self, len: u64) -> Option<std::ops::Range<usize>> {
+        let cid = self.next_block()?;
+        if cid.codec() != Codec::Raw {
+            return None;
+        }
+        if let Some((_, next)) = self.stack.last_mut() {
+            *next += 1;
+        }
+        Some(self.advance(len))
+    }
+
+    /// Moves past `len` file bytes; the part of them inside `start..end` (empty if none).
+    fn advance(&mut self, len: u64) -> std::ops::Range<usize> {
+        let (from, to) = (self.offset, self.offset + len);
         self.offset = to;
         let lo = usize::try_from(self.start.saturating_sub(from)).unwrap_or(usize::MAX);
         let hi = usize::try_from(self.end.min(to).saturating_sub(from)).unwrap_or(usize::MAX);
-        if lo >= hi {
-            return Ok(Vec::new());
-        }
-        let mut data = data;
-        data.truncate(hi);
-        data.drain(..lo);
-        Ok(data)
+        if lo >= hi { 0..0 } else { lo..hi }
     }
 
     /// Up to `limit` blocks that come next among the current node's children, starting with
@@ -236,6 +254,29 @@ mod tests {
                 assert_eq!(read(&mut walk, &blocks).0, bytes, "{version:?} {len}");
             }
         }
+    }
+
+    #[test]
+    fn raw_leaves_kept_by_the_caller_give_the_same_bytes() {
+        let bytes = data(400 * 16 + 9);
+        let (root, blocks) = store(&bytes, CidVersion::V1, 16);
+        for (start, end) in [(0, u64::MAX), (6000, 6010), (15, 17), (6400, 6409), (7, 7)] {
+            let mut walk = FileWalk::new(root, bytes.len() as u64, start, end);
+            let mut out = Vec::new();
+            while let Some(cid) = walk.next_block() {
+                let block = &blocks[&cid];
+                match walk.raw_leaf(block.len() as u64) {
+                    Some(range) => out.extend_from_slice(&block[range]),
+                    None => out.extend(walk.block(block.clone()).unwrap()),
+                }
+            }
+            let mut walk = FileWalk::new(root, bytes.len() as u64, start, end);
+            assert_eq!(out, read(&mut walk, &blocks).0, "{start}..{end}");
+        }
+        // A DAG-PB node is not a raw leaf: nothing moves.
+        let mut walk = FileWalk::new(root, bytes.len() as u64, 0, u64::MAX);
+        assert_eq!(walk.raw_leaf(10), None);
+        assert_eq!(walk.next_block(), Some(root));
     }
 
     #[test]
