@@ -343,15 +343,7 @@ const scenarios = {
     // of its blocks are stored), through either import: E_INVALID_ARGUMENT, and the blocks it
     // stored are removed again; no record, no upload.
     const broken = await page.evaluate(async () => {
-      const blocks = () => new Promise((resolve, reject) => {
-        const open = indexedDB.open('cairn:files');
-        open.onsuccess = () => {
-          const count = open.result.transaction('blocks').objectStore('blocks').count();
-          count.onsuccess = () => { open.result.close(); resolve(count.result); };
-          count.onerror = () => reject(count.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
+      const blocks = async () => (await window.storedRecords('files', 'blocks')).length;
       class Broken extends Blob {
         stream() {
           let sent = 0;
@@ -371,15 +363,7 @@ const scenarios = {
       const whole = new Uint8Array(3 * 1024 * 1024 + 3);
       for (let i = 0; i < whole.length; i += 65536) crypto.getRandomValues(whole.subarray(i, i + 65536));
       const stored = await window.repo.putFile(new Blob([whole]), { name: 'whole.bin' });
-      const sizes = await new Promise((resolve, reject) => {
-        const open = indexedDB.open('cairn:files');
-        open.onsuccess = () => {
-          const all = open.result.transaction('blocks').objectStore('blocks').getAll();
-          all.onsuccess = () => { open.result.close(); resolve(all.result.map((r) => [r.bytes.byteLength, r.bytes.buffer.byteLength])); };
-          all.onerror = () => reject(all.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
+      const sizes = (await window.storedRecords('files', 'blocks')).map((r) => [r.bytes.byteLength, r.bytes.buffer.byteLength]);
       await window.repo.deleteFile(stored.cid);
       const state = async () => ({ blocks: await blocks(), files: (await window.repo.files()).length, outbox: (await window.repo.outbox()).length });
       const before = await state();
@@ -554,15 +538,7 @@ async function storagePressureIn(context) {
     // A file over the quota, through either import (CIDv1's JS leaves, CIDv0's wasm importer):
     // E_QUOTA, and no block, record or upload of it stays.
     const files = await page.evaluate(async () => {
-      const blocks = () => new Promise((resolve, reject) => {
-        const open = indexedDB.open('cairn:pressure');
-        open.onsuccess = () => {
-          const count = open.result.transaction('blocks').objectStore('blocks').count();
-          count.onsuccess = () => { open.result.close(); resolve(count.result); };
-          count.onerror = () => reject(count.error);
-        };
-        open.onerror = () => reject(open.error);
-      });
+      const blocks = async () => (await window.storedRecords('pressure', 'blocks')).length;
       const before = { blocks: await blocks(), files: (await window.repo.files()).length, outbox: (await window.repo.outbox()).length };
       const bytes = new Uint8Array(3 * 1024 * 1024);
       for (let i = 0; i < bytes.length; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
