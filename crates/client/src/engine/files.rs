@@ -83,14 +83,31 @@ impl BlockBatch {
 }
 
 /// Reads the blocks a [`FileWalk`] asks for from IndexedDB, fetching the next siblings
-/// ahead in one transaction and checking them against their CIDs together.
+/// ahead in one transaction and checking them against their CIDs together; the window after
+/// them is read while they are checked.
 #[derive(Debug, Default)]
 pub(super) struct BlockReader {
+    /// Read and checked.
     ahead: std::collections::HashMap<Cid, Option<Uint8Array>>,
+    /// Read, not yet checked: the window that follows `ahead`'s.
+    fetched: Vec<(Cid, Option<Uint8Array>)>,
 }
 
 /// Blocks fetched (and verified) together.
 const READ_AHEAD: usize = 32;
+
+/// Blocks `cids` as stored (`None` for those not here), in one transaction.
+async fn fetch(
+    engine: &Engine,
+    cids: Vec<Cid>,
+) -> Result<Vec<(Cid, Option<Uint8Array>)>, ClientError> {
+    if cids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = cids.iter().map(ToString::to_string).collect();
+    let arrays = files::get_blocks(engine.db(), &keys).await?;
+    Ok(cids.into_iter().zip(arrays).collect())
+}
 
 impl BlockReader {
     /// The verified block `walk` asks for next (with its CID), `None` at the end of the
@@ -104,22 +121,31 @@ impl BlockReader {
             return Ok(None);
         };
         if !self.ahead.contains_key(&cid) {
-            let cids = walk.upcoming(READ_AHEAD);
-            let keys: Vec<String> = cids.iter().map(ToString::to_string).collect();
-            let arrays = files::get_blocks(engine.db(), &keys).await?;
-            let checks = cids.iter().zip(&arrays).map(|(c, a)| async move {
+            let window = match self.fetched.first() {
+                Some((first, _)) if *first == cid => std::mem::take(&mut self.fetched),
+                _ => fetch(engine, walk.upcoming(READ_AHEAD)).await?,
+            };
+            let following = walk
+                .upcoming(window.len() + READ_AHEAD)
+                .into_iter()
+                .skip(window.len())
+                .collect();
+            let checks = window.iter().map(|(c, a)| async move {
                 match a {
                     Some(a) => crate::hash::verifies(c, a).await,
                     None => true,
                 }
             });
-            let checked = futures::future::join_all(checks).await;
-            for ((c, array), ok) in cids.into_iter().zip(arrays).zip(checked) {
+            let (checked, following) =
+                futures::future::join(futures::future::join_all(checks), fetch(engine, following))
+                    .await;
+            for ((c, array), ok) in window.into_iter().zip(checked) {
                 if !ok {
                     return Err(ClientError::Corrupt(format!("stored block {c} is corrupt")));
                 }
                 self.ahead.insert(c, array);
             }
+            self.fetched = following?;
         }
         Ok(Some((cid, self.ahead.remove(&cid).flatten())))
     }
