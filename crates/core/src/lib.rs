@@ -6,6 +6,7 @@
 //! [`DocumentId::from_random_bytes`]) and effects go out as data (encoded [`Message`]s).
 //! It is not a storage engine or a transport: the drivers in the client and the server do that.
 
+pub mod amrepo;
 mod change_hash;
 pub mod content;
 mod document_id;

@@ -11,6 +11,7 @@
 //! the protocol, not the product's storage: the real drivers are tested against PostgreSQL,
 //! SQLite and IndexedDB elsewhere.
 
+mod amrepo;
 mod check;
 mod client;
 mod net;
@@ -18,5 +19,6 @@ mod rng;
 mod server;
 mod world;
 
+pub use amrepo::{AmConfig, AmReport, run_amrepo};
 pub use check::Violation;
 pub use world::{Config, Report, run};

@@ -56,3 +56,21 @@ fn a_seed_replays_identically() {
     let config = Config::default();
     assert_eq!(run(42, &config), run(42, &config));
 }
+
+#[test]
+fn automerge_repo_peers_converge_through_the_server_session() {
+    let seeds = env("CAIRN_SIM_SEEDS", 1000).min(300);
+    let first = env("CAIRN_SIM_FIRST_SEED", 0);
+    let config = cairn_sim::AmConfig::default();
+    let (mut edits, mut reconnects) = (0, 0);
+    for seed in first..first + seeds {
+        let report = cairn_sim::run_amrepo(seed, &config).unwrap_or_else(|e| panic!("{e}"));
+        edits += report.edits;
+        reconnects += report.reconnects;
+    }
+    println!("{seeds} automerge-repo seeds: {edits} edits, {reconnects} reconnects");
+    assert!(
+        edits > seeds as usize && reconnects > seeds as usize,
+        "the runs edited and reconnected"
+    );
+}
