@@ -10,6 +10,8 @@ import { canStoreRaw, storeRaw } from './files.js';
 const BACKGROUND_SYNC_TAG = 'cairn-sync';
 /** While local writes go on, the stored count of queued operations is read at most this often. */
 const RECOUNT_MS = 100;
+/** A `sync()` not answered by the leader tab asks again this often. */
+const ASK_AGAIN_MS = 1000;
 /** Other tabs hear of stored changes at most this often (a frame). */
 const TELL_TABS_MS = 16;
 
@@ -175,12 +177,31 @@ export class Repo extends EventTarget {
   async sync() {
     this.#requireServer();
     if (this.#syncer) return this.#round();
-    // Not the leader: ask it, and wait for its answer.
+    // Not the leader: ask it, and wait for its answer. The question is asked again every
+    // ASK_AGAIN_MS while unanswered: the leader may have gone before it heard it (its
+    // successor did not), or this tab may have become the leader itself (a tab never hears
+    // its own messages), and then it runs the round.
     const id = crypto.randomUUID();
-    const done = new Promise((resolve, reject) => this.#roundWaiters.set(id, { resolve, reject }));
-    this.#tabs.post({ type: 'sync-now', id });
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new CairnError('no tab answered', 'E_TIMEOUT')), 30_000));
-    return Promise.race([done, timeout]).finally(() => this.#roundWaiters.delete(id));
+    let waiter;
+    const done = new Promise((resolve, reject) => {
+      waiter = { resolve, reject };
+      this.#roundWaiters.set(id, waiter);
+    });
+    const ask = () => {
+      if (this.#syncer) this.#round().then(waiter.resolve, waiter.reject);
+      else this.#tabs.post({ type: 'sync-now', id });
+    };
+    ask();
+    const again = setInterval(() => this.#roundWaiters.has(id) && ask(), ASK_AGAIN_MS);
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new CairnError('no tab answered', 'E_TIMEOUT')), 30_000);
+    });
+    return Promise.race([done, timeout]).finally(() => {
+      this.#roundWaiters.delete(id);
+      clearInterval(again);
+      clearTimeout(timer);
+    });
   }
 
   /**

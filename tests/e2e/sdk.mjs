@@ -171,6 +171,29 @@ const scenarios = {
     assert(seen.title === 'queued offline' && seen.n === 42, `drained by the worker: ${JSON.stringify(seen)}`);
   },
 
+  /**
+   * A sync() asked of a leader that goes away before it hears the question: the asker becomes
+   * the leader and runs the round itself (it used to wait 30 s for an answer, then fail with
+   * E_TIMEOUT). Two repositories of one name in one page are two tabs to each other.
+   */
+  async syncWhileTheLeaderLeaves(browser) {
+    const page = await openRepo(await browser.newContext(), 'L', { name: 'handover' });
+    const result = await page.evaluate(async () => {
+      const token = await window.signIn('alice');
+      const leader = window.repo;
+      while (!leader.status.leader) await new Promise((r) => setTimeout(r, 20));
+      const follower = await window.Cairn.open({ name: 'handover', server: location.origin, token });
+      await follower.create({ queued: true });
+      const t = performance.now();
+      const asked = follower.sync().then(() => 'synced', (e) => e.code);
+      leader.close(); // in the same turn: the question is delivered after the leader left
+      const outcome = await asked;
+      return { outcome, ms: performance.now() - t, leader: follower.status.leader, pending: follower.status.pending };
+    });
+    assert(result.outcome === 'synced' && result.leader, `the follower took over and synced: ${JSON.stringify(result)}`);
+    assert(result.ms < 10_000, `without waiting for a timeout: ${JSON.stringify(result)}`);
+  },
+
   /** (4) Two tabs of one context: one leader syncs, both see each other's edits; closing the leader hands over. */
   async tabs(browser) {
     const context = await browser.newContext();

@@ -7,10 +7,7 @@
 
 mod support;
 
-use std::path::Path;
-
-use cairn_harness::server::ServerProcess;
-use cairn_harness::{artifacts_dir, browser, postgres, temp_dir, workspace_root};
+use cairn_harness::{artifacts_dir, browser, workspace_root};
 
 async fn scenario(name: &str) {
     scenario_with(name, &[], &[]).await;
@@ -21,29 +18,9 @@ async fn scenario(name: &str) {
 async fn scenario_with(name: &str, extra: &[&str], node_args: &[&str]) {
     support::require_fresh_pkg();
     let root = workspace_root();
-    let database = postgres::fresh_database().await;
-    let data = temp_dir("cairn-sdk-data").display().to_string();
     let artifacts = artifacts_dir("sdk");
-    let www = root.join("tests/e2e/www").display().to_string();
-    let pkg = root.join("pkg").display().to_string();
-    let mut args = vec![
-        "--database-url",
-        &database,
-        "--data-dir",
-        &data,
-        "--www-dir",
-        &www,
-        "--pkg-dir",
-        &pkg,
-        "--dev-auth",
-    ];
-    args.extend_from_slice(extra);
-    let log = artifacts.join(format!("{name}.log"));
-    let server = ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
-        &args,
-        log,
-    );
+    let (www, pkg) = (root.join("tests/e2e/www"), root.join("pkg"));
+    let server = support::dev_server("sdk", name, &www, Some(&pkg), extra).await;
     let url = server.url.clone();
     let artifacts = artifacts.display().to_string();
     let mut node: Vec<String> = vec![url, artifacts, name.to_owned()];
@@ -56,6 +33,11 @@ async fn scenario_with(name: &str, extra: &[&str], node_args: &[&str]) {
     .expect("the scenario ran");
     println!("{output}");
     drop(server);
+}
+
+#[tokio::test]
+async fn a_sync_asked_of_a_leader_that_leaves_is_run_by_the_tab_that_takes_over() {
+    scenario("syncWhileTheLeaderLeaves").await;
 }
 
 #[tokio::test]
