@@ -18,8 +18,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use cairn_harness::pinning_service::PinningService;
-use cairn_harness::server::ServerProcess;
-use cairn_harness::{artifacts_dir, browser, postgres, temp_dir, workspace_root};
+use cairn_harness::{artifacts_dir, browser, workspace_root};
 
 /// The demo built from the current sources (once per test run) into `target/test-demo`.
 fn demo_dist() -> &'static Path {
@@ -56,17 +55,8 @@ fn demo_dist() -> &'static Path {
 async fn scenario(name: &str) {
     let dist = demo_dist().display().to_string();
     let service = PinningService::start("demo-pins");
-    let database = postgres::fresh_database().await;
-    let data = temp_dir("cairn-demo-data").display().to_string();
     let artifacts = artifacts_dir("demo");
     let args = [
-        "--database-url",
-        &database,
-        "--data-dir",
-        &data,
-        "--www-dir",
-        &dist,
-        "--dev-auth",
         "--pin-backend",
         "pinning-service",
         "--pinning-service-url",
@@ -79,11 +69,7 @@ async fn scenario(name: &str) {
         "--pin-retry-max-secs",
         "1",
     ];
-    let server = ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
-        &args,
-        artifacts.join(format!("{name}.log")),
-    );
+    let server = support::dev_server("demo", name, Path::new(&dist), None, &args).await;
     let url = server.url.clone();
     let out = artifacts.display().to_string();
     let name = name.to_owned();

@@ -34,6 +34,17 @@ pub enum DocumentError {
     Store(#[from] StoreError),
 }
 
+/// What a user may do with a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// There is no such document.
+    Missing,
+    /// It exists, and the user has no role in it.
+    Denied,
+    Read,
+    Write,
+}
+
 /// Settings of the service.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -82,6 +93,77 @@ impl Documents {
         user: &str,
         request: SyncRequest,
     ) -> Result<SyncResponse, DocumentError> {
+        self.round(user, request, true)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    /// Commits `changes` of `document` for `user`, as a sync round that needs no answer: the
+    /// user must be able to write the document, or it must not exist yet (it is then created,
+    /// owned by `user`). Changes it already has are skipped. Returns the `seq_no` of the last
+    /// new row, if any. More changes than one round takes go in several rounds, in order.
+    pub async fn commit(
+        &self,
+        user: &str,
+        document: DocumentId,
+        changes: &[Change],
+    ) -> Result<Option<i64>, DocumentError> {
+        let mut last = None;
+        for part in changes.chunks(self.settings.limits.max_changes.max(1)) {
+            let request = SyncRequest {
+                request: 0,
+                documents: vec![cairn_core::protocol::DocRequest {
+                    document,
+                    heads: Vec::new(),
+                    entries: vec![cairn_core::protocol::Entry {
+                        op: cairn_core::OpId::from_bytes([0; 16]),
+                        changes: part.iter().map(|c| c.raw_bytes().to_vec()).collect(),
+                    }],
+                }],
+            };
+            let (_, seqs) = self.round(user, request, false).await?;
+            last = seqs.into_iter().flatten().max().or(last);
+        }
+        Ok(last)
+    }
+
+    /// What `user` may do with `document` (one query, two when the user has no role).
+    pub async fn access(&self, user: &str, document: &DocumentId) -> Result<Access, DocumentError> {
+        Ok(match self.store.role(document, user).await? {
+            Some(role) if role.can_write() => Access::Write,
+            Some(_) => Access::Read,
+            None if self.store.members(document).await?.is_some() => Access::Denied,
+            None => Access::Missing,
+        })
+    }
+
+    /// Runs `f` on the cached `document`, brought up to date first unless `mark` says the
+    /// cache holds that commit already (`Mark::Committed(0)`: whatever is loaded will do).
+    /// No access check: the caller made it.
+    pub async fn with_doc<R>(
+        &self,
+        document: &DocumentId,
+        mark: Mark,
+        f: impl FnOnce(&mut automerge::Automerge) -> R,
+    ) -> Result<R, DocumentError> {
+        let entry = self.cache.entry(*document);
+        let mut cached = entry.lock().await;
+        let fresh = matches!(mark, Mark::Committed(seq) if cached.holds(seq));
+        if !fresh && let Err(e) = cached.refresh(Source::Store(self.store.as_ref())).await {
+            self.cache.evict(document);
+            return Err(e.into());
+        }
+        Ok(f(&mut cached.doc))
+    }
+
+    /// A sync round; with `respond: false` the answer's documents are left out (and not
+    /// computed). Also returns the new rows' `seq_no`s, per document in document-id order.
+    async fn round(
+        &self,
+        user: &str,
+        request: SyncRequest,
+        respond: bool,
+    ) -> Result<(SyncResponse, Vec<Vec<i64>>), DocumentError> {
         let request_id = request.request;
         let work = server::validate(request, &self.settings.limits)?;
         let mut order: Vec<usize> = (0..work.len()).collect();
@@ -181,13 +263,16 @@ impl Documents {
                 self.hub.publish(&work[i].document, Mark::Committed(last));
                 self.maybe_snapshot(work[i].document, cached);
             }
-            let acked = std::mem::take(&mut applied[k].acked);
-            documents[i] = Some(server::respond(&cached.doc, &work[i], acked));
+            if respond {
+                let acked = std::mem::take(&mut applied[k].acked);
+                documents[i] = Some(server::respond(&cached.doc, &work[i], acked));
+            }
         }
-        Ok(SyncResponse {
+        let response = SyncResponse {
             request: request_id,
             documents: documents.into_iter().flatten().collect(),
-        })
+        };
+        Ok((response, new_seqs))
     }
 
     /// Takes the changes another replica committed, as its notification carries them, into
@@ -225,14 +310,10 @@ impl Documents {
         if mark == Mark::Unknown && self.store.role(document, user).await?.is_none() {
             return Err(DocumentError::Forbidden(vec![*document]));
         }
-        let entry = self.cache.entry(*document);
-        let mut cached = entry.lock().await;
-        let fresh = matches!(mark, Mark::Committed(seq) if cached.holds(seq));
-        if !fresh && let Err(e) = cached.refresh(Source::Store(self.store.as_ref())).await {
-            self.cache.evict(document);
-            return Err(e.into());
-        }
-        Ok(server::missing_within(&cached.doc, their_heads, budget))
+        self.with_doc(document, mark, |doc| {
+            server::missing_within(doc, their_heads, budget)
+        })
+        .await
     }
 
     /// The owner and members of `document`; only its owner may see them.

@@ -8,6 +8,7 @@
 //! through the database's notifications ([`spawn_listener`]).
 
 pub mod auth;
+pub mod automerge;
 pub mod blocks;
 pub mod cache;
 pub mod cli;

@@ -212,6 +212,18 @@ pub fn ws_frame() {
     counter!("cairn_ws_frames_total").increment(1);
 }
 
+pub fn automerge_connections(delta: f64) {
+    gauge!("cairn_automerge_connections").increment(delta);
+}
+
+pub fn automerge_frame() {
+    counter!("cairn_automerge_frames_total").increment(1);
+}
+
+pub fn automerge_refused() {
+    counter!("cairn_automerge_refused_total").increment(1);
+}
+
 pub fn ws_push() {
     counter!("cairn_ws_pushes_total").increment(1);
 }

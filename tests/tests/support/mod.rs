@@ -375,3 +375,37 @@ pub fn require_fresh_pkg() {
         "pkg/wasm is older than the crates/client or crates/core sources: run scripts/build-wasm"
     );
 }
+
+/// The server binary for a browser or Node scenario: a fresh PostgreSQL database and data
+/// directory, development sign-in, the static site `www` at `/` (and the npm package at
+/// `/pkg/` when given), and `extra` flags; its log in `<artifacts>/<area>/<log>.log`.
+pub async fn dev_server(
+    area: &str,
+    log: &str,
+    www: &Path,
+    pkg: Option<&Path>,
+    extra: &[&str],
+) -> ServerProcess {
+    let database = cairn_harness::postgres::fresh_database().await;
+    let data = temp_dir(&format!("cairn-{area}-data")).display().to_string();
+    let www = www.display().to_string();
+    let pkg = pkg.map(|p| p.display().to_string());
+    let mut args = vec![
+        "--database-url",
+        &database,
+        "--data-dir",
+        &data,
+        "--www-dir",
+        &www,
+        "--dev-auth",
+    ];
+    if let Some(pkg) = &pkg {
+        args.extend(["--pkg-dir", pkg]);
+    }
+    args.extend_from_slice(extra);
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_cairn-e2e-server")),
+        &args,
+        artifacts_dir(area).join(format!("{log}.log")),
+    )
+}

@@ -179,6 +179,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         lifecycle: lifecycle.clone(),
         readiness,
         rate_limits,
+        automerge: Arc::new(automerge_hub(&config)),
     };
     let listener = TcpListener::bind(config.listen)
         .await
@@ -242,4 +243,22 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// Who this replica is to automerge-repo peers: its own peer id, the deployment's storage id.
+fn automerge_hub(config: &ServeConfig) -> crate::automerge::AutomergeHub {
+    use crate::automerge::{derived_storage_id, without_credentials};
+    let location = match &config.storage.database_url {
+        Some(url) => without_credentials(url),
+        None => config.storage.data_dir.display().to_string(),
+    };
+    let storage_id = config
+        .automerge_storage_id
+        .clone()
+        .unwrap_or_else(|| derived_storage_id(&location));
+    let mut id = [0u8; 8];
+    // Without randomness the replicas still work; their peer ids only collide in logs.
+    let _ = getrandom::fill(&mut id);
+    let peer_id = format!("cairn-{}", hex::encode(id));
+    crate::automerge::AutomergeHub::new(peer_id, storage_id)
 }

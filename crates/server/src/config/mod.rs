@@ -116,4 +116,10 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub gc: GcArgs,
+
+    /// The storage id automerge-repo peers see (`GET /v1/automerge`): one per deployment, the
+    /// same on every replica. Unset: derived from the database URL without its credentials
+    /// (or the data directory), so set it when replicas reach one database by different URLs.
+    #[arg(long, env = "CAIRN_AUTOMERGE_STORAGE_ID")]
+    pub automerge_storage_id: Option<String>,
 }

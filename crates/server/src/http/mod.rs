@@ -3,6 +3,7 @@
 //! Routes (all `/v1` routes but `health` and `dev/token` need `Authorization: Bearer <jwt>`):
 //! - `POST /v1/sync` — a sync round: protocol `SyncRequest` in, `SyncResponse` out, after commit
 //! - `GET  /v1/ws` — live sync over WebSocket (protocol frames; see `ws`)
+//! - `GET  /v1/automerge` — automerge-repo's network protocol over WebSocket (see `automerge`)
 //! - `GET  /v1/docs` — the documents the caller owns or is a member of
 //! - `GET  /v1/docs/{id}` — a document's merged Automerge bytes
 //! - `GET  /v1/docs/{id}/members`, `PUT|DELETE /v1/docs/{id}/members/{user}` — access (owner only)
@@ -21,6 +22,7 @@
 //!
 //! Every `/v1` error is JSON with a stable code (see [`Error`]).
 
+mod automerge;
 mod bearer;
 mod body;
 mod dev;
@@ -96,6 +98,8 @@ pub struct AppState {
     /// What `GET /v1/ready` checks.
     pub readiness: Arc<Readiness>,
     pub rate_limits: Arc<RateLimits>,
+    /// This server to automerge-repo peers (`GET /v1/automerge`), and their relay.
+    pub automerge: Arc<crate::automerge::AutomergeHub>,
 }
 
 /// The whole application.
@@ -104,6 +108,7 @@ pub fn app(state: AppState) -> Router {
     let mut api = Router::new()
         .route("/sync", post(sync::sync))
         .route("/ws", get(ws::upgrade))
+        .route("/automerge", get(automerge::upgrade))
         .route("/docs", get(docs::list))
         .route("/docs/{id}", get(docs::get))
         .route("/docs/{id}/members", get(docs::members))

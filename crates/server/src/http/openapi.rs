@@ -22,7 +22,7 @@ use super::schema::*;
     ),
     security(("bearer" = [])),
     paths(
-        sync, ws, docs_list, doc_get, members_get, member_put, member_delete, doc_files,
+        sync, ws, automerge, docs_list, doc_get, members_get, member_put, member_delete, doc_files,
         attach, detach, files_list, file_upload, file_search, file_download, file_delete,
         file_info, upload_create, upload_status, upload_append, gateway, dev_token, health,
         ready, openapi, metrics
@@ -119,6 +119,16 @@ pub fn sync() {}
 #[utoipa::path(get, path = "/v1/ws", tag = "sync", security(()),
     responses((status = 101, description = "Switched to the WebSocket protocol")))]
 pub fn ws() {}
+
+/// automerge-repo's network protocol (version "1", CBOR messages) over WebSocket, for stock
+/// automerge-repo clients (`WebSocketClientAdapter`). The bearer token is the `token` query
+/// parameter, or `peerMetadata.token` in the `join` message.
+#[utoipa::path(get, path = "/v1/automerge", tag = "sync", security(()),
+    params(("token" = Option<String>, Query, description = "A bearer JWT (browsers cannot set WebSocket headers)")),
+    responses(
+        (status = 101, description = "Switched to the WebSocket protocol"),
+        (status = 401, description = "E_UNAUTHORIZED: the token in the URL is not valid", body = ErrorBody)))]
+pub fn automerge() {}
 
 /// Every document the caller owns or is a member of.
 #[utoipa::path(get, path = "/v1/docs", tag = "documents",

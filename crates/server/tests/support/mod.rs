@@ -95,6 +95,10 @@ impl TestServer {
                 blocks,
             }),
             rate_limits: Arc::default(),
+            automerge: Arc::new(cairn_server::automerge::AutomergeHub::new(
+                "cairn-test".into(),
+                "cairn-test-storage".into(),
+            )),
         };
         Self {
             router: app(state.clone()),
