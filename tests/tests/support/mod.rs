@@ -387,7 +387,9 @@ pub async fn dev_server(
     extra: &[&str],
 ) -> ServerProcess {
     let database = cairn_harness::postgres::fresh_database().await;
-    let data = temp_dir(&format!("cairn-{area}-data")).display().to_string();
+    let data = temp_dir(&format!("cairn-{area}-data"))
+        .display()
+        .to_string();
     let www = www.display().to_string();
     let pkg = pkg.map(|p| p.display().to_string());
     let mut args = vec![
