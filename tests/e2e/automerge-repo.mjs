@@ -166,6 +166,9 @@ const scenarios = {
     const handle = a.create({ title: 'from automerge-repo', items: [] });
     handle.change((d) => { d.items.push('one'); });
     await stored('alice', handle);
+    // Created through automerge-repo: owned by the token's user.
+    const members = await (await fetch(`${base.replace(/\/$/, '')}/v1/docs/${handle.documentId}/members`, { headers: { authorization: `Bearer ${await token('alice')}` } })).json();
+    assert(members.owner === 'alice', `owned by alice: ${JSON.stringify(members)}`);
     const found = await b.find(handle.url);
     await until('b has the item', () => found.doc()?.items?.length === 1);
     assert(found.doc().title === 'from automerge-repo', `found: ${JSON.stringify(found.doc())}`);

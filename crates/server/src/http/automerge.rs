@@ -31,7 +31,6 @@ use axum::response::{IntoResponse, Response};
 use cairn_core::DocumentId;
 use cairn_core::amrepo::{Ephemeral, Event, Session, incoming_changes};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 use super::{AppState, Error};
 use crate::connections::Slot;
@@ -61,14 +60,11 @@ pub async fn upgrade(
         Some(Err(e)) => return Error::from(e).into_response(),
         None => None,
     };
-    let max = state.limits.max_body_bytes;
     let address = state
         .rate_limits
         .client_address(&headers, peer.map(|Extension(ConnectInfo(a))| a));
-    let span = tracing::Span::current();
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| run(state, socket, user, address).instrument(span))
+    let max = state.limits.max_body_bytes;
+    super::ws::accept(ws, max, move |socket| run(state, socket, user, address))
 }
 
 /// One connected automerge-repo peer.

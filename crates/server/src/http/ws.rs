@@ -45,15 +45,24 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let max = state.limits.max_body_bytes;
     let address = state
         .rate_limits
         .client_address(&headers, peer.map(|Extension(ConnectInfo(a))| a));
-    // The connection's log lines carry the upgrade request's id.
+    let max = state.limits.max_body_bytes;
+    accept(ws, max, move |socket| run(state, socket, address))
+}
+
+/// Accepts a WebSocket upgrade with messages of at most `max` bytes; the connection (`run`)
+/// logs under the upgrade request's span, so its lines carry that request's id.
+pub(super) fn accept<F, R>(ws: WebSocketUpgrade, max: usize, run: F) -> Response
+where
+    F: FnOnce(WebSocket) -> R + Send + 'static,
+    R: std::future::Future<Output = ()> + Send + 'static,
+{
     let span = tracing::Span::current();
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| run(state, socket, address).instrument(span))
+        .on_upgrade(move |socket| run(socket).instrument(span))
 }
 
 /// An authenticated connection.
