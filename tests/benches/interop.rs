@@ -7,7 +7,8 @@
 //! latency (typed → seen by each other client of the document) p50/p99/max, the servers' CPU
 //! (Cairn alone and with PostgreSQL) and peak RSS, and writes `target/bench/interop.json`.
 //!
-//! Everything shares the machine (2 cores here): the load generator's CPU is reported too.
+//! Everything shares the machine (2 cores here): the load generator's CPU is reported too (it
+//! runs as `CAIRN_BENCH_LOADERS` Node processes, default 1, each driving whole documents).
 //! Run: `scripts/bench interop` (or `cargo bench -p cairn-e2e --bench interop`).
 
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the report
@@ -85,8 +86,19 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// One run of the load against `ws` (with Cairn's `http` base for tokens); the server's CPU
-/// seconds (and PostgreSQL's, when `postgres`) and peak RSS while it ran.
+/// Load processes at once (`CAIRN_BENCH_LOADERS`, default 1). One Node process drives about
+/// 16 automerge-repo clients at this rate before it runs out of CPU; more processes share the
+/// two cores with the servers (measured: it does not help here).
+fn loaders() -> usize {
+    std::env::var("CAIRN_BENCH_LOADERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// One run of the load against `ws` (with Cairn's `http` base for tokens), split over
+/// [`loaders`] processes by whole documents; the server's CPU seconds (and PostgreSQL's, when
+/// `postgres`) and peak RSS while it ran, and the merged latencies.
 fn run(
     ws: &str,
     http: Option<&str>,
@@ -102,46 +114,84 @@ fn run(
         0.0
     };
     let started = Instant::now();
-    let mut load = Command::new("node");
-    load.arg("tests/e2e/interop-load.mjs")
-        .args([ws, &clients.to_string(), &seconds.to_string()])
-        .args(http)
-        .current_dir(workspace_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let child = load.spawn().expect("cannot run node");
+    let processes = loaders().clamp(1, clients.div_ceil(4).max(1));
+    let groups = clients.div_ceil(4);
+    let children: Vec<_> = (0..processes)
+        .map(|p| {
+            let mine = (groups * (p + 1) / processes - groups * p / processes) * 4;
+            let mine = mine.min(clients - (groups * p / processes) * 4);
+            let mut load = Command::new("node");
+            load.arg("tests/e2e/interop-load.mjs")
+                .args([ws, &mine.to_string(), &seconds.to_string()])
+                .current_dir(workspace_root())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            if let Some(http) = http {
+                load.args([http, &format!("p{p}u")]);
+            }
+            load.spawn().expect("cannot run node")
+        })
+        .collect();
     let mut peak: f64 = 0.0;
-    let out = {
-        let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let outputs = {
+        let waiter = std::thread::spawn(move || {
+            children
+                .into_iter()
+                .map(|c| c.wait_with_output().unwrap())
+                .collect::<Vec<_>>()
+        });
         while !waiter.is_finished() {
             peak = peak.max(rss_mb(pid));
             std::thread::sleep(Duration::from_millis(50));
         }
         waiter.join().unwrap()
     };
-    assert!(
-        out.status.success(),
-        "the load failed: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
     let wall = started.elapsed().as_secs_f64();
-    let line = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or("{}")
-        .to_owned();
-    let mut result: Value = serde_json::from_str(&line).unwrap();
+    let (mut latencies, mut typed, mut missing, mut load_cpu) = (Vec::new(), 0, 0, 0.0);
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "the load failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or("{}")
+            .to_owned();
+        let part: Value = serde_json::from_str(&line).unwrap();
+        latencies.extend(
+            part["latencies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64),
+        );
+        typed += part["typed"].as_u64().unwrap_or(0);
+        missing += part["missing"].as_u64().unwrap_or(0);
+        load_cpu += part["loadCpuSeconds"].as_f64().unwrap_or(0.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pick = |p: f64| {
+        latencies
+            .get(
+                ((latencies.len() as f64 * p / 100.0) as usize)
+                    .min(latencies.len().saturating_sub(1)),
+            )
+            .copied()
+    };
     let cpu = cpu_seconds(pid).unwrap_or(0.0) - cpu;
     let pg = if postgres {
         postgres_cpu_seconds() - pg
     } else {
         0.0
     };
-    result["server_cpu_s"] = json!(cpu);
-    result["postgres_cpu_s"] = json!(pg);
-    result["server_rss_mb"] = json!(peak);
-    result["wall_s"] = json!(wall);
-    result
+    json!({
+        "clients": clients, "loaders": processes, "typed": typed, "deliveries": latencies.len(),
+        "missing": missing, "p50": pick(50.0), "p99": pick(99.0), "max": latencies.last(),
+        "loadCpuSeconds": load_cpu, "server_cpu_s": cpu, "postgres_cpu_s": pg,
+        "server_rss_mb": peak, "wall_s": wall,
+    })
 }
 
 fn ms(v: &Value) -> String {
@@ -160,15 +210,17 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     println!(
-        "\nautomerge-repo clients typing 6 characters/s, 4 per document, {seconds} s (Chromium not involved; one Node process drives every client)"
+        "\nautomerge-repo clients typing 6 characters/s, 4 per document, {seconds} s ({} Node processes drive the clients)",
+        loaders()
     );
     println!(
-        "{:>7}  {:<34} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9} {:>9} {:>8} {:>8}",
+        "{:>7}  {:<34} {:>8} {:>8} {:>8} {:>7} {:>10} {:>7} {:>9} {:>9} {:>8} {:>8}",
         "clients",
         "server",
         "p50 ms",
         "p99 ms",
         "max ms",
+        "typed",
         "deliveries",
         "missing",
         "CPU s",
@@ -214,12 +266,13 @@ fn main() {
             ("automerge-repo-sync-server 0.2.8", &theirs),
         ] {
             println!(
-                "{:>7}  {:<34} {:>8} {:>8} {:>8} {:>10} {:>7} {:>9.2} {:>9.2} {:>8.1} {:>8.2}",
+                "{:>7}  {:<34} {:>8} {:>8} {:>8} {:>7} {:>10} {:>7} {:>9.2} {:>9.2} {:>8.1} {:>8.2}",
                 n,
                 name,
                 ms(&r["p50"]),
                 ms(&r["p99"]),
                 ms(&r["max"]),
+                r["typed"],
                 r["deliveries"],
                 r["missing"],
                 r["server_cpu_s"].as_f64().unwrap_or(0.0),

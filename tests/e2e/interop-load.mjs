@@ -2,14 +2,16 @@
 // four per shared text document, each typing 6 characters per second for a while; prints one
 // JSON line: the delivery latency of every character to every other client of its document
 // (p50, p99, max, count, and how many never arrived within 2 s of the end).
-// Usage: node tests/e2e/interop-load.mjs <ws url> <clients> <seconds> [<http base for Cairn tokens>]
+// Usage: node tests/e2e/interop-load.mjs <ws url> <clients> <seconds> [<http base for Cairn tokens> [<user prefix>]]
+// (The benchmark runs several of these at once, each with its own user prefix.) The JSON line
+// also lists every latency, so that several processes' results can be merged.
 // With an http base, client i signs in as user `u<i>` and the document's creator makes the
 // other three writers (Cairn's access control); without, the URL is used as it is.
 import { Repo } from '@automerge/automerge-repo';
 import { WebSocketClientAdapter } from '@automerge/automerge-repo-network-websocket';
 import * as Automerge from '@automerge/automerge';
 
-const [url, clientsArg, secondsArg, cairn] = process.argv.slice(2);
+const [url, clientsArg, secondsArg, cairn, prefix = 'u'] = process.argv.slice(2);
 const clients = Number(clientsArg);
 const seconds = Number(secondsArg);
 const PER_DOC = 4;
@@ -33,7 +35,7 @@ const tokens = [];
 const repos = [];
 const joined = [];
 for (let i = 0; i < clients; i++) {
-  tokens[i] = cairn ? await token(`u${i}`) : undefined;
+  tokens[i] = cairn ? await token(`${prefix}${i}`) : undefined;
   const address = cairn ? `${url}?token=${tokens[i]}` : url;
   const repo = new Repo({ network: [new WebSocketClientAdapter(address)] });
   joined.push(new Promise((resolve) => repo.networkSubsystem.once('peer', resolve)));
@@ -50,7 +52,7 @@ for (let g = 0; g < docs; g++) {
   handles[creator] = handle;
   if (cairn) {
     for (let j = creator + 1; j < Math.min(creator + PER_DOC, clients); j++) {
-      const r = await fetch(`${cairn}/v1/docs/${handle.documentId}/members/u${j}`, {
+      const r = await fetch(`${cairn}/v1/docs/${handle.documentId}/members/${prefix}${j}`, {
         method: 'PUT',
         headers: { authorization: `Bearer ${tokens[creator]}`, 'content-type': 'application/json' },
         body: '{"role":"writer"}',
@@ -131,6 +133,7 @@ console.log(JSON.stringify({
   clients, typed, deliveries: latencies.length, missing,
   p50: pick(50), p99: pick(99), max: latencies.at(-1) ?? null,
   loadCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  latencies: latencies.map((l) => Math.round(l * 100) / 100),
 }));
 for (const r of repos) {
   try { await r.shutdown(); } catch { /* ignore */ }
