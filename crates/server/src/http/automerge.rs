@@ -40,6 +40,11 @@ use crate::hub::{Mailbox, Mark};
 /// How long a new connection may take to send `join`.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Pushes to one connection go out at most this often: the marks of the commits in between
+/// coalesce, so a peer gets one sync message for several (automerge-repo's own servers and
+/// clients throttle their sync messages to one per 100 ms per document).
+const PUSH_INTERVAL: Duration = Duration::from_millis(25);
+
 /// The most a rate-limited frame is held back before it is read.
 const MAX_HOLD: Duration = Duration::from_secs(5);
 
@@ -109,6 +114,10 @@ async fn run(
     };
     let joining = tokio::time::sleep(JOIN_TIMEOUT);
     tokio::pin!(joining);
+    // Marks wait in the mailbox until `pushing` fires (see PUSH_INTERVAL).
+    let pushing = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pushing);
+    let (mut marked, mut pushed_at) = (false, tokio::time::Instant::now() - PUSH_INTERVAL);
     'connection: loop {
         let (frames, close) = tokio::select! {
             () = lifecycle.stopping() => {
@@ -128,7 +137,14 @@ async fn run(
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => (Vec::new(), false),
                 Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break 'connection,
             },
-            () = peer.mailbox.wait() => {
+            () = peer.mailbox.wait(), if !marked => {
+                marked = true;
+                pushing.as_mut().reset(pushed_at + PUSH_INTERVAL);
+                (Vec::new(), false)
+            }
+            () = &mut pushing, if marked => {
+                marked = false;
+                pushed_at = tokio::time::Instant::now();
                 let mut frames = Vec::new();
                 for (document, mark) in peer.mailbox.take() {
                     frames.extend(peer.push(document, mark).await);
