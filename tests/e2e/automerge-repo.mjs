@@ -303,6 +303,41 @@ const scenarios = {
     }
   },
 
+  /**
+   * Cairn's access control through automerge-repo: a reader gets the document and its
+   * updates, its own changes are not stored; once the owner removes it, it gets
+   * doc-unavailable and no more updates.
+   */
+  async reader() {
+    const api = base.replace(/\/$/, '');
+    const owner = await repo('bob');
+    const handle = owner.create({ note: 'v1' });
+    await stored('bob', handle);
+    const grant = await fetch(`${api}/v1/docs/${handle.documentId}/members/carol`, {
+      method: 'PUT', headers: { authorization: `Bearer ${await token('bob')}`, 'content-type': 'application/json' }, body: '{"role":"reader"}',
+    });
+    assert(grant.status === 204, `granted: ${grant.status}`);
+    const carol = await repo('carol');
+    const theirs = await carol.find(handle.url);
+    assert(theirs.doc().note === 'v1', `the reader reads: ${canon(theirs.doc())}`);
+    theirs.change((d) => { d.fromReader = 'should not be stored'; });
+    handle.change((d) => { d.note = 'v2'; });
+    await until('the reader gets the update', () => theirs.doc().note === 'v2');
+    await sleep(500);
+    const served = await cairnDoc('bob', handle.documentId);
+    assert(served.doc.note === 'v2' && served.doc.fromReader === undefined, `the reader's change is not stored: ${canon(served.doc)}`);
+    assert(handle.doc().fromReader === undefined, 'nor passed to the owner');
+
+    const before = heard.filter((f) => f.type === 'doc-unavailable' && f.documentId === handle.documentId).length;
+    const revoke = await fetch(`${api}/v1/docs/${handle.documentId}/members/carol`, { method: 'DELETE', headers: { authorization: `Bearer ${await token('bob')}` } });
+    assert(revoke.status === 204, `revoked: ${revoke.status}`);
+    await until('doc-unavailable after the revocation', () => heard.filter((f) => f.type === 'doc-unavailable' && f.documentId === handle.documentId).length > before);
+    handle.change((d) => { d.note = 'v3, after the revocation'; });
+    await sleep(1000);
+    assert(theirs.doc().note === 'v2', `no updates after the revocation: ${canon(theirs.doc())}`);
+    console.log('reader ok');
+  },
+
   /** Garbage gets an error (and a close when it cannot be read); the server stays up. */
   async malformed() {
     const url = `${wsBase}/v1/automerge?token=${await token('alice')}`;

@@ -4,7 +4,8 @@
 //! heads, live changes both ways, ephemeral messages, a ~256 KiB document, all seen the same
 //! through Cairn's own API; an offline peer catching up; unknown and other users' documents
 //! unavailable (a `doc-unavailable` on the wire, no hanging `find()`); malformed input answered
-//! with `error` or a close while the server stays up; and one document edited at once by the
+//! with `error` or a close while the server stays up; a reader's changes not stored and its
+//! access revoked live; and one document edited at once by the
 //! Cairn SDK in Chromium and by an automerge-repo client.
 
 mod support;
@@ -44,6 +45,11 @@ async fn an_offline_automerge_repo_peer_catches_up_and_sends_what_it_wrote() {
 #[tokio::test]
 async fn unknown_documents_and_other_users_documents_are_unavailable() {
     scenario("unavailable").await;
+}
+
+#[tokio::test]
+async fn a_reader_gets_updates_its_changes_are_not_stored_and_revocation_makes_it_unavailable() {
+    scenario("reader").await;
 }
 
 #[tokio::test]
