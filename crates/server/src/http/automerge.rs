@@ -13,7 +13,8 @@
 //! - A peer's changes are committed like any other write (the `changes` rows; followers on
 //!   `/v1/ws`, other replicas) before its sync state takes them as known, so the next sync
 //!   message acknowledges only committed changes. Commits by anyone reach the peer through the
-//!   hub, as a sync message for each document it has open.
+//!   hub, as a sync message for each document it has open (at most one push every
+//!   `PUSH_INTERVAL` per connection: the commits in between go in one message).
 //! - Refused frames get an `error` message; malformed ones also close the connection.
 
 use std::net::{IpAddr, SocketAddr};
