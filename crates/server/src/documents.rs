@@ -93,9 +93,13 @@ impl Documents {
         user: &str,
         request: SyncRequest,
     ) -> Result<SyncResponse, DocumentError> {
-        self.round(user, request, true)
-            .await
-            .map(|(response, _)| response)
+        let request_id = request.request;
+        let work = server::validate(request, &self.settings.limits)?;
+        let (documents, _) = self.round(user, work, true).await?;
+        Ok(SyncResponse {
+            request: request_id,
+            documents,
+        })
     }
 
     /// Commits `changes` of `document` for `user`, as a sync round that needs no answer: the
@@ -106,23 +110,21 @@ impl Documents {
         &self,
         user: &str,
         document: DocumentId,
-        changes: &[Change],
+        mut changes: Vec<Change>,
     ) -> Result<Option<i64>, DocumentError> {
         let mut last = None;
-        for part in changes.chunks(self.settings.limits.max_changes.max(1)) {
-            let request = SyncRequest {
-                request: 0,
-                documents: vec![cairn_core::protocol::DocRequest {
-                    document,
-                    heads: Vec::new(),
-                    entries: vec![cairn_core::protocol::Entry {
-                        op: cairn_core::OpId::from_bytes([0; 16]),
-                        changes: part.iter().map(|c| c.raw_bytes().to_vec()).collect(),
-                    }],
-                }],
-            };
-            let (_, seqs) = self.round(user, request, false).await?;
+        while !changes.is_empty() {
+            // The changes are parsed already: they go in as they are, not re-encoded.
+            let rest =
+                changes.split_off(changes.len().min(self.settings.limits.max_changes.max(1)));
+            let work = vec![server::DocWork {
+                document,
+                heads: Vec::new(),
+                entries: vec![(cairn_core::OpId::from_bytes([0; 16]), changes)],
+            }];
+            let (_, seqs) = self.round(user, work, false).await?;
             last = seqs.into_iter().flatten().max().or(last);
+            changes = rest;
         }
         Ok(last)
     }
@@ -156,16 +158,14 @@ impl Documents {
         Ok(f(&mut cached.doc))
     }
 
-    /// A sync round; with `respond: false` the answer's documents are left out (and not
-    /// computed). Also returns the new rows' `seq_no`s, per document in document-id order.
+    /// A sync round of validated `work`: the answer's documents (none with `respond: false`,
+    /// and then not computed), and the new rows' `seq_no`s, per document in document-id order.
     async fn round(
         &self,
         user: &str,
-        request: SyncRequest,
+        work: Vec<server::DocWork>,
         respond: bool,
-    ) -> Result<(SyncResponse, Vec<Vec<i64>>), DocumentError> {
-        let request_id = request.request;
-        let work = server::validate(request, &self.settings.limits)?;
+    ) -> Result<(Vec<DocResponse>, Vec<Vec<i64>>), DocumentError> {
         let mut order: Vec<usize> = (0..work.len()).collect();
         order.sort_by_key(|&i| work[i].document);
         let mut guards = Vec::with_capacity(order.len());
@@ -268,11 +268,7 @@ impl Documents {
                 documents[i] = Some(server::respond(&cached.doc, &work[i], acked));
             }
         }
-        let response = SyncResponse {
-            request: request_id,
-            documents: documents.into_iter().flatten().collect(),
-        };
-        Ok((response, new_seqs))
+        Ok((documents.into_iter().flatten().collect(), new_seqs))
     }
 
     /// Takes the changes another replica committed, as its notification carries them, into

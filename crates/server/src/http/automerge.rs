@@ -204,26 +204,22 @@ impl Peer {
 
     /// The handshake: the user (from the URL, or the token `join` carries), a connection slot.
     fn joined(&mut self, reply: Vec<u8>, token: Option<String>) -> Step {
-        let refuse = |session: &Session, e: Error| {
-            e.log();
-            (vec![session.error(&format!("{}: {e}", e.code()))], true)
-        };
         if self.user.is_none() {
             match token.map(|t| self.state.auth.verify(&t)) {
                 Some(Ok(user)) => self.user = Some(user.0),
-                Some(Err(e)) => return refuse(&self.session, e.into()),
+                Some(Err(e)) => return (vec![self.error(e.into())], true),
                 None => {
                     let e = Error::Unauthorized(
                         "a token is needed: ?token= in the URL, or peerMetadata.token".into(),
                     );
-                    return refuse(&self.session, e);
+                    return (vec![self.error(e)], true);
                 }
             }
         }
         let user = self.user.clone().unwrap_or_default();
         let max = self.state.limits.max_connections_per_user;
         let Some(slot) = self.state.connections.acquire(&user, max) else {
-            return refuse(&self.session, Error::TooManyConnections(max));
+            return (vec![self.error(Error::TooManyConnections(max))], true);
         };
         self.slot = Some(slot);
         crate::metrics::automerge_connections(1.0);
@@ -250,10 +246,13 @@ impl Peer {
             }
             _ => {}
         }
+        let opened = self.session.is_open(&document);
         if let Err(refusal) = self.session.open(document, access == Access::Read) {
             return vec![refusal.reply];
         }
-        self.follow(document);
+        if !opened {
+            self.follow(document);
+        }
         let mut mark = Mark::Committed(0); // whatever the cache has loaded will do
         if access != Access::Read {
             let new = documents
@@ -261,7 +260,7 @@ impl Peer {
                 .await;
             match new {
                 Ok(Ok(new)) if new.is_empty() => {}
-                Ok(Ok(new)) => match documents.commit(&user, document, &new).await {
+                Ok(Ok(new)) => match documents.commit(&user, document, new).await {
                     Ok(Some(seq)) => mark = Mark::Committed(seq),
                     Ok(None) => {}
                     Err(crate::documents::DocumentError::Forbidden(_)) => {
@@ -277,11 +276,7 @@ impl Peer {
         let answered = documents
             .with_doc(&document, mark, |doc| {
                 session.received(&document, doc, message)?;
-                let heads = session.heads(
-                    &document,
-                    doc,
-                    u64::try_from(crate::clock::now_ms()).unwrap_or(0),
-                );
+                let heads = session.heads(&document, doc, now());
                 Ok::<_, cairn_core::amrepo::Refusal>((session.outgoing(&document, doc), heads))
             })
             .await;
@@ -309,7 +304,7 @@ impl Peer {
             }
         }
         let session = &mut self.session;
-        let now = u64::try_from(crate::clock::now_ms()).unwrap_or(0);
+        let now = now();
         match documents
             .with_doc(&document, mark, |doc| {
                 let sync = session.outgoing(&document, doc);
@@ -385,4 +380,9 @@ impl Peer {
             crate::metrics::automerge_connections(-1.0);
         }
     }
+}
+
+/// Milliseconds since the epoch, for `remote-heads-changed`.
+fn now() -> u64 {
+    u64::try_from(crate::clock::now_ms()).unwrap_or(0)
 }
