@@ -70,7 +70,6 @@ pub struct Session {
     local: String,
     storage_id: String,
     remote: Option<String>,
-    metadata: PeerMetadata,
     docs: HashMap<DocumentId, DocSync>,
     subscribed: bool,
     max_documents: usize,
@@ -84,7 +83,6 @@ impl Session {
             local: local.to_owned(),
             storage_id: storage_id.to_owned(),
             remote: None,
-            metadata: PeerMetadata::default(),
             docs: HashMap::new(),
             subscribed: false,
             max_documents,
@@ -94,11 +92,6 @@ impl Session {
     /// The remote peer's id, once it joined.
     pub fn remote(&self) -> Option<&str> {
         self.remote.as_deref()
-    }
-
-    /// What the remote peer said about itself.
-    pub fn metadata(&self) -> &PeerMetadata {
-        &self.metadata
     }
 
     fn frame(&self, message: &Outgoing<'_>) -> Vec<u8> {
@@ -152,13 +145,10 @@ impl Session {
                     message,
                     request,
                 }),
-                Err(e) => {
-                    self.docs.remove(&document);
-                    Err(self.refuse(
-                        format!("an invalid sync message for {document}: {e}"),
-                        false,
-                    ))
-                }
+                Err(e) => Err(self.refuse(
+                    format!("an invalid sync message for {document}: {e}"),
+                    false,
+                )),
             },
             Incoming::DocUnavailable { .. } | Incoming::RemoteHeadsChanged { .. } => {
                 Ok(Event::Nothing)
@@ -199,8 +189,7 @@ impl Session {
         {
             return Err(self.refuse("unsupported protocol version".into(), true));
         }
-        let token = metadata.token.clone();
-        self.metadata = metadata;
+        let token = metadata.token;
         let reply = self.frame(&Outgoing::Peer {
             storage_id: &self.storage_id,
         });
@@ -250,7 +239,6 @@ impl Session {
             return Err(self.refuse(format!("document {document} is not open"), false));
         };
         if let Err(e) = doc.receive_sync_message(&mut sync.state, message) {
-            self.docs.remove(document);
             return Err(self.refuse(format!("a sync message for {document}: {e}"), false));
         }
         Ok(())
@@ -266,7 +254,9 @@ impl Session {
     }
 
     /// Says `document` is not available (it does not exist, or this peer may not read it:
-    /// the same answer), and forgets its sync state.
+    /// the same answer), and forgets its sync state. The only way a document closes: a
+    /// refused frame leaves it open, so the driver stops following exactly the documents it
+    /// answered unavailable, and the rest when the connection ends.
     pub fn unavailable(&mut self, document: &DocumentId) -> Vec<u8> {
         self.docs.remove(document);
         self.frame(&Outgoing::DocUnavailable { document })
