@@ -60,6 +60,7 @@ export async function storeRaw(put, blob, onProgress) {
   let bytes = 0;
   let writing = Promise.resolve();
   const store = () => {
+    if (batch.length === 0) return;
     const full = batch;
     batch = [];
     bytes = 0;

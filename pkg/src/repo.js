@@ -187,12 +187,14 @@ export class Repo extends EventTarget {
       waiter = { resolve, reject };
       this.#roundWaiters.set(id, waiter);
     });
+    let again;
     const ask = () => {
-      if (this.#syncer) this.#round().then(waiter.resolve, waiter.reject);
-      else this.#tabs.post({ type: 'sync-now', id });
+      if (!this.#syncer) return this.#tabs.post({ type: 'sync-now', id });
+      clearInterval(again); // this tab runs the round: once
+      this.#round().then(waiter.resolve, waiter.reject);
     };
     ask();
-    const again = setInterval(() => this.#roundWaiters.has(id) && ask(), ASK_AGAIN_MS);
+    again = setInterval(ask, ASK_AGAIN_MS);
     let timer;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new CairnError('no tab answered', 'E_TIMEOUT')), 30_000);
