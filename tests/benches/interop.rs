@@ -78,12 +78,7 @@ impl Drop for Reference {
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    cairn_harness::server::rss_bytes(pid) as f64 / (1024.0 * 1024.0)
 }
 
 /// Load processes at once (`CAIRN_BENCH_LOADERS`, default 1). One Node process drives about
